@@ -1,0 +1,182 @@
+"""The command line: ``python -m rag ingest|search|info|random-models``.
+
+Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
+one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from rag.errors import RAGError
+from rag.types import Hit, Retrieval
+
+
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily
+    from rag.settings import load_settings
+
+    overrides = {}
+    for name in ("candidates", "top_k"):
+        if getattr(args, name, None) is not None:
+            overrides[name] = getattr(args, name)
+    return load_settings(**overrides)
+
+
+def _pipeline(args: argparse.Namespace):  # noqa: ANN202
+    from rag.pipeline import Pipeline
+
+    return Pipeline(_settings(args))
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "sentence_transformers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its RPC errors reach the user as StoreError
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    pipeline = _pipeline(args)
+    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    report = pipeline.ingest(args.paths, progress=progress)
+    bar.close()
+    for s in report.skipped_files:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(
+            f"{report.files} files: {report.chunks_added} chunks added, {report.chunks_skipped} already stored "
+            f"({report.seconds:.1f} s). Collection {pipeline.settings.collection!r} now holds "
+            f"{pipeline.store.count()} chunks."
+        )
+    return 0
+
+
+def _cell(hit: Hit | None, score: str, width: int) -> list[str]:
+    if hit is None:
+        return []
+    title = hit.heading or "(no heading)"
+    body = " ".join(hit.text.split())
+    lines = textwrap.wrap(f"{score} {title}", width) + [f"  {hit.source}"[:width]]
+    lines += textwrap.wrap(body, width - 2, max_lines=2, placeholder=" …", initial_indent="  ",
+                           subsequent_indent="  ")
+    return lines
+
+
+def format_side_by_side(r: Retrieval, width: int = 100) -> str:
+    col = (width - 3) // 2
+    out = [f"Q: {r.question}", f"{'Dense (inner product)':<{col}} | Reranked (P(yes))", f"{'-' * col}-+-{'-' * col}"]
+    for dense, reranked in zip(r.dense, r.reranked, strict=False):
+        left = _cell(dense, f"{dense.dense_rank}. [{dense.dense_score:.3f}]", col)
+        moved = "" if reranked.dense_rank == reranked.rerank_rank else f" (was {reranked.dense_rank})"
+        right = _cell(reranked, f"{reranked.rerank_rank}. [{reranked.rerank_score:.3f}]{moved}", col)
+        for i in range(max(len(left), len(right))):
+            a = left[i] if i < len(left) else ""
+            b = right[i] if i < len(right) else ""
+            out.append(f"{a:<{col}} | {b}")
+        out.append("")
+    t = r.timings
+    out.append(f"embed {t.embed_s:.3f} s, search {t.search_s:.3f} s, rerank {t.rerank_s:.3f} s")
+    return "\n".join(out)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    questions = [" ".join(args.question)] if args.question else []
+    if args.questions:
+        with open(args.questions, encoding="utf-8") as f:
+            questions += [line.strip() for line in f if line.strip()]
+    if not questions:
+        raise RAGError("Give a question, or --questions FILE with one question per line.")
+    pipeline = _pipeline(args)
+    for question in questions:
+        result = pipeline.retrieve(question, args.candidates, args.top_k)
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+        else:
+            print(format_side_by_side(result), flush=True)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = _pipeline(args).info()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        width = max(map(len, info))
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def cmd_random_models(args: argparse.Namespace) -> int:
+    from rag.documents import load_documents
+    from rag.random_models import build_pair
+
+    docs, _ = load_documents(args.corpus, max_bytes=10**8) if args.corpus else ([], [])
+    embedding, reranker = build_pair(args.folder, [d.text for d in docs])
+    print(f"RAG_EMBEDDING_MODEL={embedding}\nRAG_RERANKER_MODEL={reranker}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rag", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add .md/.markdown/.txt files, folders or globs to the collection")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("search", help="dense top-k and reranked top-k, side by side")
+    p.add_argument("question", nargs="*", metavar="QUESTION")
+    p.add_argument("--questions", metavar="FILE", help="a file with one question per line")
+    p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
+    p.add_argument("--top-k", type=int, metavar="K", help="results kept in each ranking (RAG_TOP_K)")
+    p.add_argument("--json", action="store_true", help="one JSON object per question")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("info", help="the collection, chunk count, models, dimension, URI and device")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("random-models", help="write tiny random-weight Qwen3 models (for offline trials and tests)")
+    p.add_argument("folder", metavar="FOLDER")
+    p.add_argument("--corpus", nargs="*", metavar="PATH", help="text to train their tokenizer on")
+    p.set_defaults(func=cmd_random_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except RAGError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

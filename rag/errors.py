@@ -1,0 +1,45 @@
+"""The errors the rag package raises on purpose. Each message says what to change.
+
+The command line and the web app turn these into one clear line (or a ``gr.Error``) at the edge;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class RAGError(Exception):
+    """Base class: an expected failure whose message tells the user what to do."""
+
+
+class SettingsError(RAGError):
+    """A setting has a value that cannot be used."""
+
+
+class ModelLoadError(RAGError):
+    """A model could not be found, downloaded or loaded."""
+
+
+class StoreError(RAGError):
+    """Milvus could not be reached, or the collection cannot be used as asked."""
+
+
+class IncompatibleCollectionError(StoreError):
+    """The collection was built with another embedding model or dimension."""
+
+
+class EmptyCorpusError(RAGError):
+    """There is nothing to ingest, or nothing to search."""
+
+
+class EmptyQuestionError(RAGError):
+    """The question is empty or only whitespace."""
+
+
+class GenerationError(RAGError):
+    """The LLM call failed in a way the user can fix (key, model, server)."""
+
+
+def brief(exc: BaseException) -> str:
+    """The first line of an underlying exception, short enough to put inside one of our messages."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__

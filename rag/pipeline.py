@@ -1,0 +1,197 @@
+"""The retrieval pipeline: ingest files, then question -> embed -> dense search -> rerank.
+
+It depends only on the ``Embedder``, ``Reranker`` and ``MilvusStore`` interfaces; models load lazily on first use,
+so ``info`` and the app's start-up stay cheap. Model calls are serialised by one lock, so many users can share one
+pipeline safely. The app and the CLI only format what this returns.
+
+Leaves out: answer generation (``rag.generation``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rag.documents import chunk_document, load_documents
+from rag.embedding import Embedder, Progress
+from rag.errors import EmptyCorpusError, EmptyQuestionError
+from rag.reranker import Reranker
+from rag.settings import Settings
+from rag.store import MilvusStore
+from rag.types import Hit, IngestReport, Retrieval, Timings
+
+
+def model_id(name: str) -> str:
+    """A model setting as recorded in the collection: a local folder by its absolute path, a hub id as is."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    from rag.devices import pick_device, pick_dtype
+    from rag.embedding import SentenceTransformerEmbedder
+
+    device = pick_device(settings.device)
+    return SentenceTransformerEmbedder(
+        settings.embedding_model, device, pick_dtype(settings.dtype, device), settings.embedding_dim,
+        settings.query_instruction,
+    )
+
+
+def load_reranker(settings: Settings) -> Reranker:
+    from rag.devices import pick_device, pick_dtype
+    from rag.reranker import Qwen3Reranker
+
+    device = pick_device(settings.device)
+    return Qwen3Reranker(
+        settings.reranker_model, device, pick_dtype(settings.dtype, device), settings.rerank_instruction,
+        settings.rerank_max_tokens, batch_size=1 if device == "cpu" else 16,
+    )
+
+
+class Pipeline:
+    """Two-stage retrieval over one collection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        store: MilvusStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._reranker = reranker
+        self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token)
+        self._lock = threading.RLock()  # one model call at a time; torch already uses every core
+
+    @property
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.settings)
+            return self._embedder
+
+    @property
+    def reranker(self) -> Reranker:
+        with self._lock:
+            if self._reranker is None:
+                self._reranker = load_reranker(self.settings)
+            return self._reranker
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.settings.embedding_model)
+
+    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, batch: int = 64) -> IngestReport:
+        """Load, chunk, embed and store the files under ``paths``; chunks already stored are skipped."""
+        start = time.perf_counter()
+        docs, skipped_files = load_documents(paths, int(self.settings.max_file_mb * 1e6))
+        if not docs:
+            reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
+            raise EmptyCorpusError(f"No usable .md, .markdown or .txt file found ({reasons or 'nothing given'}).")
+        embedder = self.embedder
+        cap = min(self.settings.chunk_tokens, max(embedder.max_tokens - 8, 16))
+        overlap = min(self.settings.chunk_overlap, cap // 4)
+        produced = [c for d in docs for c in chunk_document(d, cap, overlap, embedder.token_spans)]
+        chunks = {c.id: c for c in produced}  # the same text twice is stored once
+        self.store.ensure(self.model_id, embedder.dimension)
+        existing = self.store.existing_ids(list(chunks))
+        new = [c for c in chunks.values() if c.id not in existing]
+        if progress:
+            progress(0, len(new))
+        for i in range(0, len(new), batch):
+            part = new[i : i + batch]
+            with self._lock:
+                vectors = embedder.embed_documents([c.text for c in part], step=batch)
+            self.store.insert(part, vectors)  # stored batch by batch: a crash loses at most one batch
+            if progress:
+                progress(i + len(part), len(new))
+        if new:
+            self.store.flush()
+        return IngestReport(
+            files=len(docs),
+            chunks_added=len(new),
+            chunks_skipped=len(produced) - len(new),
+            seconds=time.perf_counter() - start,
+            skipped_files=tuple(skipped_files),
+        )
+
+    def dense(self, question: str, candidates: int | None = None, instruction: str | None = None) -> Retrieval:
+        """Stage 1: the N dense candidates (the reranked side is left empty)."""
+        question = question.strip()
+        if not question:
+            raise EmptyQuestionError("The question is empty; type a question.")
+        n = candidates or self.settings.candidates
+        if not self.store.exists():
+            raise EmptyCorpusError(
+                f"Collection {self.settings.collection!r} does not exist yet. Add documents first: "
+                "python -m rag ingest PATH"
+            )
+        embedder = self.embedder  # loaded outside the timer
+        t0 = time.perf_counter()
+        with self._lock:
+            vector = embedder.embed_query(question, instruction or self.settings.query_instruction)
+        t1 = time.perf_counter()
+        found = self.store.search(vector, n)
+        t2 = time.perf_counter()
+        if not found:
+            raise EmptyCorpusError(
+                f"Collection {self.settings.collection!r} is empty. Add documents first: python -m rag ingest PATH"
+            )
+        hits = tuple(
+            Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score)
+            for i, (c, score) in enumerate(found)
+        )
+        return Retrieval(question, hits, (), self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1))
+
+    def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
+        """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
+        reranker = self.reranker  # loaded outside the timer
+        t0 = time.perf_counter()
+        with self._lock:
+            scores = reranker.score(
+                dense.question, [h.text for h in dense.candidates], instruction or self.settings.rerank_instruction
+            )
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        rank = {i: r + 1 for r, i in enumerate(order)}
+        scored = tuple(
+            Hit(**{**h.to_dict(), "rerank_rank": rank[i], "rerank_score": scores[i]})
+            for i, h in enumerate(dense.candidates)
+        )
+        timings = Timings(dense.timings.embed_s, dense.timings.search_s, time.perf_counter() - t0)
+        return Retrieval(
+            dense.question, scored, tuple(scored[i] for i in order), top_k or self.settings.top_k, timings
+        )
+
+    def retrieve(
+        self,
+        question: str,
+        candidates: int | None = None,
+        top_k: int | None = None,
+        query_instruction: str | None = None,
+        rerank_instruction: str | None = None,
+    ) -> Retrieval:
+        """Both stages: N dense candidates, then the same N reranked; ``top_k`` of each are shown."""
+        return self.rerank(self.dense(question, candidates, query_instruction), top_k, rerank_instruction)
+
+    def info(self) -> dict[str, Any]:
+        """What the CLI's ``info`` prints: no model is loaded for it."""
+        from rag.devices import pick_device
+
+        exists = self.store.exists()
+        model, dim = self.store.recorded() if exists else (None, None)
+        return {
+            "collection": self.settings.collection,
+            "chunks": self.store.count() if exists else 0,
+            "embedding_model": self.settings.embedding_model,
+            "reranker_model": self.settings.reranker_model,
+            "collection_model": model,
+            "dimension": dim,
+            "uri": self.settings.milvus_uri,
+            "device": pick_device(self.settings.device),
+        }
+

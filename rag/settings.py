@@ -1,0 +1,128 @@
+"""One frozen, typed settings object, read in one place.
+
+Precedence, lowest first: ``config/default.toml`` < a ``.env`` file < the process environment.
+The variable for a setting is ``RAG_`` plus its name in upper case (``candidates`` -> ``RAG_CANDIDATES``),
+except the OpenAI ones, which use the OpenAI SDK's own names (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
+No other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from rag.errors import SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "default.toml"
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    embedding_model: str = "Qwen/Qwen3-Embedding-0.6B"
+    reranker_model: str = "Qwen/Qwen3-Reranker-0.6B"
+    device: str = "auto"
+    dtype: str = "auto"
+    embedding_dim: int = 0  # 0 = the model's full size
+    milvus_uri: str = "data/milvus.db"
+    milvus_token: str = field(default="", repr=False)
+    collection: str = "documents"
+    candidates: int = 10
+    top_k: int = 3
+    query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
+    rerank_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
+    rerank_max_tokens: int = 8192
+    chunk_tokens: int = 512
+    chunk_overlap: int = 64
+    max_file_mb: float = 10.0
+    llm_model: str = "gpt-4o"
+    temperature: float = 0.2
+    max_tokens: int = 1024
+    history_turns: int = 3
+    llm_timeout_s: float = 60.0
+    llm_retries: int = 3
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise SettingsError(f"RAG_DEVICE={self.device!r} is not one of {', '.join(DEVICES)}.")
+        if self.dtype not in DTYPES:
+            raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
+        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
+        if self.embedding_dim < 0:
+            raise SettingsError("RAG_EMBEDDING_DIM must be a positive number, or empty for the full size.")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise SettingsError("RAG_CHUNK_OVERLAP must be at least 0 and smaller than RAG_CHUNK_TOKENS.")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def milvus_is_lite(self) -> bool:
+        """True when the URI names a local Milvus Lite file rather than a server."""
+        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+
+
+def env_name(setting: str) -> str:
+    """The environment variable that overrides ``setting``."""
+    return _PLAIN_ENV_NAMES.get(setting, f"RAG_{setting.upper()}")
+
+
+def _coerce(name: str, kind: str, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    raw = raw.strip()
+    try:
+        if kind == "int":
+            return int(raw) if raw else 0
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{env_name(name)}={raw!r} is not a number.") from None
+    return raw
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env_file: Path | None = Path(".env"),
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the settings: the TOML defaults, then ``.env``, then the environment, then ``overrides``.
+
+    Example:
+        >>> load_settings(environ={"RAG_TOP_K": "5"}, env_file=None).top_k
+        5
+    """
+    values: dict[str, Any] = {}
+    with open(config_file or DEFAULT_CONFIG, "rb") as f:
+        for section in tomllib.load(f).values():
+            values.update(section)
+    dotenv = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file else {}
+    env = os.environ if environ is None else environ
+    kinds = {f.name: f.type for f in dataclasses.fields(Settings)}
+    unknown = set(values) - set(kinds)
+    if unknown:
+        raise SettingsError(f"Unknown setting(s) in {config_file or DEFAULT_CONFIG}: {', '.join(sorted(unknown))}.")
+    for name in kinds:
+        var = env_name(name)
+        for source in (dotenv, env):
+            if var in source:
+                values[name] = source[var]
+    values.update(overrides)
+    return Settings(**{name: _coerce(name, kinds[name], value) for name, value in values.items()})

@@ -1,0 +1,187 @@
+"""The vector store: one Milvus collection through ``pymilvus.MilvusClient``.
+
+The same code serves a Milvus Lite file (the default), a Milvus server or cluster, and Zilliz Cloud; only the URI
+and token change. Fields: id, vector (inner product), text, source, heading, and a BM25 sparse vector that Milvus
+computes from the text, so full-text and hybrid search need no re-index. The embedding model and dimension are
+recorded in the collection's properties, and mixing in another model or dimension is refused.
+
+Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import IncompatibleCollectionError, StoreError, brief
+from rag.types import Chunk
+
+MODEL_KEY = "rag.embedding_model"
+DIM_KEY = "rag.embedding_dim"
+_FIELDS = ["id", "text", "source", "heading"]
+_MAX_TEXT = 65535
+
+
+def is_lite_uri(uri: str) -> bool:
+    return not uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
+
+
+class MilvusStore:
+    """A collection of chunks with their embeddings."""
+
+    def __init__(self, uri: str, collection: str, token: str = "", timeout: float = 10.0) -> None:
+        self.uri = uri
+        self.collection = collection
+        self.token = token
+        self.timeout = timeout
+        self._client: Any = None
+        self._loaded = False
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from pymilvus import MilvusClient
+
+            if is_lite_uri(self.uri):
+                Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            except Exception as exc:
+                raise StoreError(
+                    f"Could not open Milvus at {self.uri!r} ({brief(exc)}). Check that the "
+                    "server is running and RAG_MILVUS_URI and RAG_MILVUS_TOKEN are right, or unset RAG_MILVUS_URI "
+                    "to use a local Milvus Lite file."
+                ) from exc
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"Milvus failed to {what} in collection {self.collection!r} at {self.uri!r}: {brief(exc)}"
+            ) from exc
+
+    def exists(self) -> bool:
+        """True when the collection exists; it is then loaded for search (a reopened one starts released)."""
+        found = bool(self._call("look up", self.client.has_collection, self.collection))
+        if found and not self._loaded:
+            self._call("load", self.client.load_collection, self.collection)
+            self._loaded = True
+        return found
+
+    def recorded(self) -> tuple[str | None, int | None]:
+        """The embedding model and dimension the collection was built with (None when unknown)."""
+        desc = self._call("describe", self.client.describe_collection, self.collection)
+        props = desc.get("properties") or {}
+        dim = next((f["params"].get("dim") for f in desc["fields"] if f["name"] == "vector"), None)
+        return props.get(MODEL_KEY), int(props.get(DIM_KEY) or dim or 0) or None
+
+    def check(self, model: str, dim: int) -> None:
+        """Refuse a collection built with another model or dimension."""
+        have_model, have_dim = self.recorded()
+        if (have_model and have_model != model) or (have_dim and have_dim != dim):
+            raise IncompatibleCollectionError(
+                f"Collection {self.collection!r} holds embeddings of {have_model!r} at dimension {have_dim}, "
+                f"but the settings ask for {model!r} at dimension {dim}. Set RAG_COLLECTION to a new name, "
+                "set RAG_EMBEDDING_MODEL/RAG_EMBEDDING_DIM back, or clear the collection and ingest again."
+            )
+
+    def ensure(self, model: str, dim: int) -> None:
+        """Create the collection when it is missing; otherwise check it matches ``model`` and ``dim``."""
+        if self.exists():
+            self.check(model, dim)
+            return
+        analyzers = ["standard"] if is_lite_uri(self.uri) else ["english", "standard"]  # Lite has no "english"
+        for i, analyzer in enumerate(analyzers):
+            try:
+                self._create(dim, analyzer)
+                break
+            except StoreError:
+                if i == len(analyzers) - 1:
+                    raise
+        self._call(
+            "record the model",
+            self.client.alter_collection_properties,
+            self.collection,
+            properties={MODEL_KEY: model, DIM_KEY: str(dim)},
+        )
+
+    def _create(self, dim: int, analyzer: str) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        schema = self.client.create_schema(auto_id=False)
+        schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field(
+            "text", DataType.VARCHAR, max_length=_MAX_TEXT, enable_analyzer=True, analyzer_params={"type": analyzer}
+        )
+        schema.add_field("source", DataType.VARCHAR, max_length=1024)
+        schema.add_field("heading", DataType.VARCHAR, max_length=1024)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                     output_field_names=["sparse"])
+        )
+        index = self.client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self._call("create the collection", self.client.create_collection, self.collection, schema=schema,
+                   index_params=index)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            rows = self._call("read", self.client.get, self.collection, ids=list(ids[start : start + 1000]),
+                              output_fields=["id"])
+            found.update(r["id"] for r in rows)
+        return found
+
+    def insert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Add chunks (upsert by id, so a repeat after a crash leaves no duplicate) and flush them."""
+        rows = [
+            {"id": c.id, "vector": v.tolist(), "text": c.text[:_MAX_TEXT], "source": c.source[-1024:],
+             "heading": c.heading[:1024]}
+            for c, v in zip(chunks, vectors, strict=True)
+        ]
+        for start in range(0, len(rows), 256):
+            self._call("insert", self.client.upsert, self.collection, rows[start : start + 256])
+
+    def flush(self) -> None:
+        """Seal fresh rows so they are searched through the index, not by brute force."""
+        self._call("flush", self.client.flush, self.collection)
+
+    def search(self, vector: np.ndarray, limit: int) -> list[tuple[Chunk, float]]:
+        """The ``limit`` nearest chunks by inner product, best first."""
+        result = self._call(
+            "search", self.client.search, self.collection, data=[vector.tolist()], limit=limit,
+            anns_field="vector", output_fields=_FIELDS[1:], search_params={"metric_type": "IP"},
+        )
+        return [(_chunk(r), float(r["distance"])) for r in result[0]]
+
+    def count(self) -> int:
+        if not self.exists():
+            return 0
+        rows = self._call("count", self.client.query, self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def drop(self) -> None:
+        if self.exists():
+            self._call("drop", self.client.drop_collection, self.collection)
+            self._loaded = False
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _chunk(row: dict[str, Any]) -> Chunk:
+    entity = row.get("entity", row)
+    return Chunk(str(row["id"]), entity["text"], entity["source"], entity["heading"])
+

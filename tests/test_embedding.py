@@ -1,0 +1,75 @@
+"""The embedder against the Qwen3-Embedding recipe (left padding, last token, L2 norm) and with MiniLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from rag.embedding import SentenceTransformerEmbedder
+from rag.errors import ModelLoadError
+
+TASK = "Given a web search query, retrieve relevant passages that answer the query"
+TEXTS = ["Where does Milvus store data?", "Milvus is a vector database. " * 8, "etcd"]
+
+
+def reference(path: str, texts: list[str]) -> np.ndarray:
+    """Qwen3-Embedding's transformers example: left padding, last token's state, L2-normalised."""
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=8192, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch).last_hidden_state[:, -1]
+    return torch.nn.functional.normalize(out, p=2, dim=1).numpy()
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_models: tuple[Path, Path]) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(str(tiny_models[0]), dtype=torch.float32)
+
+
+def test_documents_get_no_instruction_and_match_reference(qwen, tiny_models) -> None:
+    got = qwen.embed_documents(TEXTS)
+    assert got.shape == (3, qwen.dimension)
+    np.testing.assert_allclose(got, reference(str(tiny_models[0]), TEXTS), atol=1e-5)
+
+
+def test_queries_get_the_instruction_prompt(qwen, tiny_models) -> None:
+    assert qwen.query_prompt() == f"Instruct: {TASK}\nQuery:"
+    expected = reference(str(tiny_models[0]), [f"Instruct: {TASK}\nQuery:{TEXTS[0]}"])[0]
+    np.testing.assert_allclose(qwen.embed_query(TEXTS[0]), expected, atol=1e-5)
+    custom = qwen.embed_query(TEXTS[0], instruction="Find the FAQ entry")
+    expected_custom = reference(str(tiny_models[0]), [f"Instruct: Find the FAQ entry\nQuery:{TEXTS[0]}"])[0]
+    np.testing.assert_allclose(custom, expected_custom, atol=1e-5)
+
+
+def test_matryoshka_truncates_then_normalises(qwen, tiny_models) -> None:
+    small = SentenceTransformerEmbedder(str(tiny_models[0]), dtype=torch.float32, dimension=16)
+    full = qwen.embed_documents(TEXTS)
+    cut = small.embed_documents(TEXTS)
+    assert cut.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(cut, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(cut, full[:, :16] / np.linalg.norm(full[:, :16], axis=1, keepdims=True), atol=1e-5)
+
+
+def test_minilm_gets_no_instruction(minilm: str) -> None:
+    e = SentenceTransformerEmbedder(minilm, dtype=torch.float32)
+    assert e.dimension == 384 and e.query_prompt() is None
+    np.testing.assert_allclose(e.embed_query(TEXTS[0]), e.embed_documents([TEXTS[0]])[0], atol=1e-6)
+
+
+def test_token_spans_follow_the_tokenizer(qwen) -> None:
+    text = "Milvus stores data in MinIO."
+    spans = qwen.token_spans(text)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert len(spans) == len(qwen.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def test_missing_model_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="RAG_EMBEDDING_MODEL.*local folder"):
+        SentenceTransformerEmbedder(str(tmp_path / "missing"))
+    with pytest.raises(ModelLoadError, match="RAG_EMBEDDING_MODEL"):
+        SentenceTransformerEmbedder("no-such-org/no-such-model-xyz")

@@ -1,0 +1,70 @@
+"""The Milvus wrapper against a real Milvus Lite file and a real Milvus gRPC server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.errors import IncompatibleCollectionError, StoreError
+from rag.store import MilvusStore
+from rag.types import Chunk
+
+
+@pytest.fixture(params=["lite", "server"])
+def store(request, tmp_path) -> MilvusStore:
+    if request.param == "lite":
+        uri = str(tmp_path / "sub" / "lite.db")  # the folder is created
+    else:
+        uri = request.getfixturevalue("milvus_server")
+    s = MilvusStore(uri, f"c_{request.node.name.split('[')[0][-20:]}_{request.param}")
+    s.drop()
+    yield s
+    s.drop()
+    s.close()
+
+
+def unit(rows: int, dim: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(rows, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_create_insert_search_by_inner_product(store: MilvusStore) -> None:
+    assert not store.exists() and store.count() == 0
+    store.ensure("model-a", 8)
+    assert store.recorded() == ("model-a", 8)
+    chunks = [Chunk(f"id{i}", f"text {i}", f"doc{i}.md", f"H{i}") for i in range(5)]
+    vectors = unit(5, 8, 0)
+    store.insert(chunks, vectors)
+    store.flush()
+    assert store.count() == 5
+    found = store.search(vectors[3], 3)
+    assert found[0][0] == chunks[3] and found[0][1] == pytest.approx(1.0, abs=1e-4)
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True)
+    expected = sorted(range(5), key=lambda i: -float(vectors[i] @ vectors[3]))[:3]
+    assert [c.id for c, _ in found] == [f"id{i}" for i in expected]
+
+
+def test_repeat_insert_adds_nothing(store: MilvusStore) -> None:
+    store.ensure("m", 4)
+    chunks = [Chunk("a", "alpha", "s", "h"), Chunk("b", "beta", "s", "h")]
+    store.insert(chunks, unit(2, 4, 1))
+    store.insert(chunks, unit(2, 4, 1))
+    store.flush()
+    assert store.count() == 2
+    assert store.existing_ids(["a", "b", "c"]) == {"a", "b"}
+
+
+def test_refuses_another_model_or_dimension(store: MilvusStore) -> None:
+    store.ensure("model-a", 8)
+    store.ensure("model-a", 8)  # same: fine
+    with pytest.raises(IncompatibleCollectionError, match="RAG_COLLECTION"):
+        store.ensure("model-b", 8)
+    with pytest.raises(IncompatibleCollectionError, match="dimension 8"):
+        store.ensure("model-a", 16)
+
+
+def test_unreachable_server_says_what_to_change() -> None:
+    s = MilvusStore("http://127.0.0.1:1", "x", timeout=2)
+    with pytest.raises(StoreError, match="RAG_MILVUS_URI"):
+        s.exists()
