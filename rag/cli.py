@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag ingest|search|info|random-models``.
+"""The command line: ``python -m rag ingest|search|ask|info|random-models``.
 
 Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
 one line on stderr and exit code 2, never a traceback.
@@ -120,6 +120,38 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(args)
+    retrieval, answer = pipeline.ask(" ".join(args.question), candidates=args.candidates, top_k=args.top_k)
+    for delta in answer:
+        if not args.json and not (answer.error and delta.lstrip().startswith("⚠")):
+            print(delta, end="", flush=True)
+    if args.json:
+        print(json.dumps({
+            "answer": answer.text,
+            "sources": [h.to_dict() for h in retrieval.reranked],
+            "generated": answer.generated,
+            "error": answer.error,
+            "timings": {**retrieval.timings.to_dict(), "first_token_s": _round(answer.first_token_s),
+                        "generate_s": _round(answer.generate_s)},
+        }, ensure_ascii=False))
+    else:
+        if answer.generated:
+            print("\n\nSources:")
+            for i, h in enumerate(retrieval.reranked, 1):
+                print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={h.rerank_score:.3f}")
+        print()
+    if answer.error:
+        print(f"error: {answer.error}", file=sys.stderr)
+        if not answer.partial.strip():
+            return 2  # nothing but the error could be shown
+    return 0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     info = _pipeline(args).info()
     if args.json:
@@ -157,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, metavar="K", help="results kept in each ranking (RAG_TOP_K)")
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="a streamed answer grounded in the reranked passages, then its sources")
+    p.add_argument("question", nargs="+", metavar="QUESTION")
+    p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
+    p.add_argument("--top-k", type=int, metavar="K", help="passages given to the LLM (RAG_TOP_K)")
+    p.add_argument("--json", action="store_true", help='print {"answer", "sources", "timings"} at the end')
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("info", help="the collection, chunk count, models, dimension, URI and device")
     p.add_argument("--json", action="store_true")

@@ -4,20 +4,21 @@ It depends only on the ``Embedder``, ``Reranker`` and ``MilvusStore`` interfaces
 so ``info`` and the app's start-up stay cheap. Model calls are serialised by one lock, so many users can share one
 pipeline safely. The app and the CLI only format what this returns.
 
-Leaves out: answer generation (``rag.generation``).
+``ask`` adds the third stage, a grounded answer from ``rag.generation``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rag.documents import chunk_document, load_documents
 from rag.embedding import Embedder, Progress
 from rag.errors import EmptyCorpusError, EmptyQuestionError
+from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MilvusStore
@@ -61,11 +62,13 @@ class Pipeline:
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
         store: MilvusStore | None = None,
+        generator: Generator | None = None,
     ) -> None:
         self.settings = settings
         self._embedder = embedder
         self._reranker = reranker
         self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token)
+        self.generator = generator or Generator(settings)
         self._lock = threading.RLock()  # one model call at a time; torch already uses every core
 
     @property
@@ -177,6 +180,17 @@ class Pipeline:
     ) -> Retrieval:
         """Both stages: N dense candidates, then the same N reranked; ``top_k`` of each are shown."""
         return self.rerank(self.dense(question, candidates, query_instruction), top_k, rerank_instruction)
+
+    def ask(
+        self, question: str, history: Sequence[Turn] = (), llm_model: str | None = None, **retrieve_options: Any
+    ) -> tuple[Retrieval, AnswerStream]:
+        """All three stages. A follow-up is condensed into a standalone question for retrieval only; the answer
+        prompt gets the question as asked, with the bounded history."""
+        if not question.strip():
+            raise EmptyQuestionError("The question is empty; type a question.")
+        standalone = self.generator.standalone_question(question.strip(), history, llm_model)
+        retrieval = self.retrieve(standalone, **retrieve_options)
+        return retrieval, self.generator.stream(question.strip(), retrieval.reranked, history, llm_model)
 
     def info(self) -> dict[str, Any]:
         """What the CLI's ``info`` prints: no model is loaded for it."""
