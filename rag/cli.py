@@ -40,6 +40,7 @@ def _quiet_libraries() -> None:
     for name in ("transformers", "sentence_transformers", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its RPC errors reach the user as StoreError
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # Milvus Lite's in-process server: unimplemented calls
     try:
         from transformers.utils import logging as hf_logging
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from rag.types import Chunk, SkippedFile
 
@@ -146,3 +147,53 @@ def chunk_document(doc: Document, max_tokens: int, overlap: int, spans: Spans = 
             text = head + piece
             chunks.append(Chunk(chunk_id(text), text, doc.source, heading))
     return chunks
+
+
+def extract_zip(
+    archive: str | Path, dest: str | Path, max_bytes: int, max_total_bytes: int = 200_000_000, max_files: int = 2000
+) -> tuple[list[Path], list[SkippedFile]]:
+    """Extract the usable documents of a zip into ``dest``, safely.
+
+    Entries with absolute or ``..`` paths are refused (no writing outside ``dest``), sizes are enforced on the bytes
+    actually read rather than on the headers, and extraction stops at ``max_total_bytes`` or ``max_files`` (a zip
+    bomb gets the rest of its entries skipped, with the reason).
+    """
+    dest = Path(dest)
+    name = Path(archive).name
+    written: list[Path] = []
+    skipped: list[SkippedFile] = []
+    total = 0
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return [], [SkippedFile(name, f"not a readable zip file ({exc})")]
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            label = f"{name}:{info.filename}"
+            parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+            if not parts or info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+                skipped.append(SkippedFile(label, "unsafe path in the zip (absolute or with ..); not extracted"))
+                continue
+            if PurePosixPath(*parts).suffix.lower() not in SUFFIXES:
+                skipped.append(SkippedFile(label, f"not {', '.join(SUFFIXES)}"))
+                continue
+            if len(written) >= max_files or total >= max_total_bytes:
+                skipped.append(SkippedFile(label, "the zip expands beyond the upload limits; not extracted"))
+                continue
+            try:
+                with zf.open(info) as f:
+                    data = f.read(max_bytes + 1)
+            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+                skipped.append(SkippedFile(label, f"could not be read from the zip ({exc})"))
+                continue
+            if len(data) > max_bytes:
+                skipped.append(SkippedFile(label, f"larger than the {max_bytes / 1e6:g} MB limit (RAG_MAX_FILE_MB)"))
+                continue
+            total += len(data)
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            written.append(target)
+    return written, skipped

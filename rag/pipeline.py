@@ -123,7 +123,9 @@ class Pipeline:
             skipped_files=tuple(skipped_files),
         )
 
-    def dense(self, question: str, candidates: int | None = None, instruction: str | None = None) -> Retrieval:
+    def dense(
+        self, question: str, candidates: int | None = None, instruction: str | None = None, top_k: int | None = None
+    ) -> Retrieval:
         """Stage 1: the N dense candidates (the reranked side is left empty)."""
         question = question.strip()
         if not question:
@@ -149,7 +151,7 @@ class Pipeline:
             Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score)
             for i, (c, score) in enumerate(found)
         )
-        return Retrieval(question, hits, (), self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1))
+        return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1))
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
@@ -167,7 +169,7 @@ class Pipeline:
         )
         timings = Timings(dense.timings.embed_s, dense.timings.search_s, time.perf_counter() - t0)
         return Retrieval(
-            dense.question, scored, tuple(scored[i] for i in order), top_k or self.settings.top_k, timings
+            dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings
         )
 
     def retrieve(
@@ -179,7 +181,7 @@ class Pipeline:
         rerank_instruction: str | None = None,
     ) -> Retrieval:
         """Both stages: N dense candidates, then the same N reranked; ``top_k`` of each are shown."""
-        return self.rerank(self.dense(question, candidates, query_instruction), top_k, rerank_instruction)
+        return self.rerank(self.dense(question, candidates, query_instruction, top_k), top_k, rerank_instruction)
 
     def ask(
         self, question: str, history: Sequence[Turn] = (), llm_model: str | None = None, **retrieve_options: Any

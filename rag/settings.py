@@ -52,6 +52,9 @@ class Settings:
     history_turns: int = 3
     llm_timeout_s: float = 60.0
     llm_retries: int = 3
+    docs: str = ""  # RAG_DOCS: the folder the app indexes on first start, instead of the Milvus FAQ
+    data_dir: str = "data"  # uploads and the downloaded default corpus
+    max_upload_files: int = 50
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
 

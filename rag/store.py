@@ -10,6 +10,7 @@ Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,23 +40,34 @@ class MilvusStore:
         self.timeout = timeout
         self._client: Any = None
         self._loaded = False
+        self._open_lock = threading.Lock()  # two threads opening one Lite file would lock each other out
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from pymilvus import MilvusClient
+        with self._open_lock:
+            if self._client is None:
+                self._client = self._open()
+            return self._client
 
-            if is_lite_uri(self.uri):
-                Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
-            except Exception as exc:
+    def _open(self) -> Any:
+        from pymilvus import MilvusClient
+
+        if is_lite_uri(self.uri):
+            Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+        except Exception as exc:
+            if is_lite_uri(self.uri) and _lite_locked(self.uri):
                 raise StoreError(
-                    f"Could not open Milvus at {self.uri!r} ({brief(exc)}). Check that the "
-                    "server is running and RAG_MILVUS_URI and RAG_MILVUS_TOKEN are right, or unset RAG_MILVUS_URI "
-                    "to use a local Milvus Lite file."
+                    f"Another process has the Milvus Lite file {self.uri!r} open, and only one process can use it. "
+                    "Stop the other process (an app or an ingest still running), set RAG_MILVUS_URI to another "
+                    "file, or run a Milvus server and point RAG_MILVUS_URI at it."
                 ) from exc
-        return self._client
+            raise StoreError(
+                f"Could not open Milvus at {self.uri!r} ({brief(exc)}). Check that the server is running and "
+                "RAG_MILVUS_URI and RAG_MILVUS_TOKEN are right, or unset RAG_MILVUS_URI to use a local Milvus Lite "
+                "file."
+            ) from exc
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -185,3 +197,22 @@ def _chunk(row: dict[str, Any]) -> Chunk:
     entity = row.get("entity", row)
     return Chunk(str(row["id"]), entity["text"], entity["source"], entity["heading"])
 
+
+
+
+def _lite_locked(uri: str) -> bool:
+    """True when another process holds the lock of the Milvus Lite data folder at ``uri``."""
+    lock = Path(uri).expanduser() / "LOCK"
+    if not lock.exists():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # Windows: Lite's own message has to do
+        return False
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False

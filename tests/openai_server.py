@@ -42,7 +42,8 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                fake.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                fake.requests.append({"path": self.path, "headers": headers, "body": body})
                 reply = fake.script.popleft() if fake.script else fake.default
                 if reply.status != 200:
                     self._json(reply.status, {"error": {"message": reply.error, "type": "scripted",

@@ -68,3 +68,28 @@ def test_unreachable_server_says_what_to_change() -> None:
     s = MilvusStore("http://127.0.0.1:1", "x", timeout=2)
     with pytest.raises(StoreError, match="RAG_MILVUS_URI"):
         s.exists()
+
+
+def test_a_second_process_on_a_lite_file_gets_a_clear_message(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from rag.settings import ROOT
+
+    first = MilvusStore(str(tmp_path / "x.db"), "c")
+    assert not first.exists()
+    code = (f"from rag.store import MilvusStore\ntry:\n    MilvusStore({str(tmp_path / 'x.db')!r}, 'c').exists()\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout.startswith("StoreError Another process has the Milvus Lite file"), proc.stdout + proc.stderr
+    first.close()
+
+
+def test_threads_opening_one_store_share_its_client(tmp_path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = MilvusStore(str(tmp_path / "x.db"), "c")
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda _: store.count(), range(8))) == [0] * 8
+    store.close()

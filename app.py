@@ -1,0 +1,227 @@
+"""The web app: a chat beside the dense and reranked passages, side by side, with their scores.
+
+``build_app(pipeline, library)`` returns the Gradio Blocks and serves nothing; ``python app.py`` launches it (on
+GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers are thin: they call the pipeline and
+the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings) and ``/ask`` (an
+answer with its sources).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from rag import render
+from rag.errors import RAGError
+from rag.generation import Turn
+from rag.library import Library
+from rag.pipeline import Pipeline
+from rag.settings import Settings, load_settings
+
+PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
+EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
+
+
+def _text(content: Any) -> str:
+    """The text of a chat message's content, whichever shape Gradio hands it in."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
+    """Earlier (question, answer) pairs from the chat, without the sources lists."""
+    turns, question = [], None
+    for m in messages or []:
+        if m["role"] == "user":
+            question = _text(m["content"])
+        elif m["role"] == "assistant" and question is not None:
+            turns.append(Turn(question, _text(m["content"]).split(render.SOURCES_HEADER)[0]))
+            question = None
+    return turns
+
+
+def chat_turn(
+    pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
+    query_instruction: str, rerank_instruction: str, llm_model: str,
+) -> Iterator[tuple[Any, ...]]:
+    """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
+
+    The dense column comes first while the reranked side says it is reranking, then the reranked one, then the
+    streamed answer with its sources. The settings given apply to this question only.
+    """
+    message = (message or "").strip()
+    if not message:
+        gr.Warning("Type a question first.")
+        yield chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return
+    history = to_turns(chat)
+    chat = [*chat, {"role": "user", "content": render.md_escape(message)}, {"role": "assistant", "content": ""}]
+    start = time.perf_counter()
+    parts: dict[str, float | None] = dict.fromkeys(("embed", "search", "rerank", "first token", "total"))
+
+    def show(comparison: str | None = None, chart: str | None = None) -> tuple[Any, ...]:
+        """The outputs; None leaves a panel as it is."""
+        keep = gr.skip()
+        snapshot = [*chat[:-1], dict(chat[-1])]  # the answer message changes after this yield
+        return (snapshot, keep if comparison is None else comparison, keep if chart is None else chart,
+                render.timings(list(parts.items())), "")
+
+    yield show('<div class="rag-pending">Searching…</div>', "")
+    try:
+        question = pipeline.generator.standalone_question(message, history, llm_model or None)
+        dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k))
+        parts["embed"], parts["search"] = dense.timings.embed_s, dense.timings.search_s
+        yield show(render.comparison(dense, reranking=True), render.chart(dense))
+        ranked = pipeline.rerank(dense, int(top_k), rerank_instruction or None)
+        parts["rerank"] = ranked.timings.rerank_s
+        yield show(render.comparison(ranked), render.chart(ranked))
+        answer = pipeline.generator.stream(message, ranked.reranked, history, llm_model or None)
+        for _ in answer:
+            parts["first token"] = answer.first_token_s
+            chat[-1]["content"] = answer.text if answer.generated else render.md_escape(answer.text)
+            yield show()
+        if answer.generated:
+            chat[-1]["content"] += render.sources_markdown(ranked.reranked)
+    except RAGError as exc:
+        chat[-1]["content"] = f"⚠ {render.md_escape(str(exc))}"
+    parts["total"] = time.perf_counter() - start
+    yield show()
+
+
+def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
+    settings: Settings = pipeline.settings
+    library = library or Library(pipeline)
+
+    def respond(
+        message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
+        rerank_instruction: str, llm_model: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        yield from chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
+                             llm_model)
+
+    def search_api(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
+        """Dense top-k and reranked top-k (and all N candidates) for a question, with timings."""
+        try:
+            return pipeline.retrieve(question, int(candidates), int(top_k)).to_dict()
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def ask_api(question: str) -> dict[str, Any]:
+        """An answer grounded in the reranked passages, with those passages as sources."""
+        try:
+            retrieval, answer = pipeline.ask(question)
+            answer.consume()
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked],
+                "generated": answer.generated, "error": answer.error,
+                "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
+                            "generate_s": answer.generate_s}}
+
+    def stats_markdown() -> str:
+        try:
+            s = library.stats()
+        except RAGError as exc:
+            return f"⚠ {render.md_escape(str(exc))}"
+        return (f"**{s['chunks']}** chunks in collection `{s['collection']}` · embedding model "
+                f"`{s['embedding_model']}` (dimension {s['dimension'] or '–'}) · reranker `{s['reranker_model']}` · "
+                f"Milvus `{s['uri']}` · device `{s['device']}` · {s['uploads']} uploaded files kept")
+
+    def report_markdown(report: Any) -> str:
+        lines = [f"Added **{report.chunks_added}** chunks from {report.files} files "
+                 f"({report.chunks_skipped} already indexed) in {report.seconds:.1f} s."]
+        lines += [f"- skipped `{render.md_escape(s.path)}`: {render.md_escape(s.reason)}" for s in report.skipped_files]
+        return "\n".join(lines)
+
+    def upload(files: list[str] | None, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+        if not files:
+            raise gr.Error("Choose .md, .txt or .zip files first.")
+        try:
+            report = library.add(files, progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        return report_markdown(report), stats_markdown()
+
+    def clear() -> tuple[str, str]:
+        library.clear()
+        return "The index is empty. Upload files, or rebuild it from the default documents.", stats_markdown()
+
+    def rebuild(progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+        try:
+            report = library.rebuild(progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        return report_markdown(report), stats_markdown()
+
+    with gr.Blocks(title="Ask your documents") as demo:
+        gr.Markdown("## Ask your documents, and see why\nQwen3 embedding finds candidates in Milvus, Qwen3 reranking "
+                    "reorders them, and the answer cites the reranked passages.", elem_id="intro")
+        status = gr.Markdown(library.status, elem_id="status")
+        with gr.Tab("Ask"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=5, min_width=360):
+                    chatbot = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, label="Chat",
+                                         placeholder="Ask a question about your documents.")
+                    with gr.Row():
+                        question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
+                                              elem_id="question", max_length=20000, autofocus=True)
+                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask", min_width=80)
+                    gr.Examples(EXAMPLES, inputs=question, label=None)
+                    timings = gr.HTML(render.timings([]), elem_id="timings")
+                with gr.Column(scale=6, min_width=420):
+                    comparison = gr.HTML(render.comparison(None), elem_id="comparison")
+                    chart = gr.HTML("", elem_id="chart")
+            with gr.Accordion("Settings (this browser tab, from the next question on)", open=False):
+                with gr.Row():
+                    candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label="Candidates N")
+                    top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Top-k")
+                    llm_model = gr.Textbox(settings.llm_model, label="LLM model")
+                query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
+                rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
+        with gr.Tab("Documents"):
+            stats = gr.Markdown(elem_id="stats")
+            files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt", ".zip"],
+                            label=f"Upload .md, .txt or a .zip of them (up to {settings.max_upload_files} files, "
+                                  f"{settings.max_file_mb:g} MB each)")
+            with gr.Row():
+                add = gr.Button("Add to the index", variant="primary", elem_id="add")
+                clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
+                rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
+            report = gr.Markdown(elem_id="report")
+
+        inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model]
+        outputs = [chatbot, comparison, chart, timings, question]
+        for event in (question.submit, send.click):
+            event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
+                  concurrency_id="chat")
+        add.click(upload, files, [report, stats], api_visibility="private", concurrency_id="library",
+                  concurrency_limit=1)
+        clear_btn.click(clear, None, [report, stats], api_visibility="private", concurrency_id="library")
+        rebuild_btn.click(rebuild, None, [report, stats], api_visibility="private", concurrency_id="library")
+        timer = gr.Timer(1.0)
+        timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
+                   show_progress="hidden")
+        demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
+        gr.api(search_api, api_name="search", concurrency_limit=4, concurrency_id="chat")
+        gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="chat")
+    return demo
+
+
+def main() -> None:
+    settings = load_settings()
+    pipeline = Pipeline(settings)
+    library = Library(pipeline)
+    library.start()
+    demo = build_app(pipeline, library)
+    demo.queue(max_size=64, default_concurrency_limit=4)
+    demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()

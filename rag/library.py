@@ -1,0 +1,117 @@
+"""The app's document library: first-start indexing, uploads, clear and rebuild, with a status anyone can read.
+
+Shared by every session of the app. Uploaded files are kept under ``data_dir/uploads`` so that a rebuild loses
+nothing; a zip is extracted there safely (``rag.documents.extract_zip``). One library job runs at a time.
+
+Leaves out: the UI (``app.py``) and retrieval (``rag.pipeline``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rag.corpus import default_corpus
+from rag.documents import extract_zip
+from rag.errors import RAGError
+from rag.pipeline import Pipeline
+from rag.types import IngestReport, SkippedFile
+
+Progress = Callable[[int, int], None]
+
+
+class Library:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.settings = pipeline.settings
+        self.uploads = Path(self.settings.data_dir) / "uploads"
+        self.status = ""  # one line of markdown for the status banner; empty when idle and fine
+        self.busy = False
+        self._job = threading.Lock()
+
+    # -- first start ------------------------------------------------------------------------------------------
+    def start(self) -> threading.Thread:
+        """In the background: index the default corpus if the collection is empty, then load both models."""
+        thread = threading.Thread(target=self._first_start, name="library-first-start", daemon=True)
+        thread.start()
+        return thread
+
+    def _first_start(self) -> None:
+        with self._job:
+            self.busy = True
+            try:
+                if self.pipeline.store.count() == 0:
+                    self.status = "Preparing the default documents…"
+                    paths = default_corpus(self.settings)
+                    report = self.pipeline.ingest(paths, progress=self._progress("Indexing the default documents"))
+                    self.status = f"Indexed {report.files} files ({report.chunks_added} chunks). "
+                self.status += "Loading the reranker…"
+                _ = self.pipeline.embedder, self.pipeline.reranker
+                self.status = ""
+            except RAGError as exc:
+                self.status = f"⚠ {exc}"
+            finally:
+                self.busy = False
+
+    def _progress(self, what: str) -> Progress:
+        def update(done: int, total: int) -> None:
+            self.status = f"{what}: {done}/{total} chunks embedded…"
+
+        return update
+
+    # -- uploads, clear, rebuild ------------------------------------------------------------------------------
+    def add(self, files: Sequence[str | Path], progress: Progress | None = None) -> IngestReport:
+        """Keep the uploaded files (extracting zips) and index them. Bad files are skipped with their reason."""
+        if len(files) > self.settings.max_upload_files:
+            raise RAGError(f"{len(files)} files at once is more than the limit of {self.settings.max_upload_files} "
+                           "(RAG_MAX_UPLOAD_FILES); upload fewer, or a zip.")
+        max_bytes = int(self.settings.max_file_mb * 1e6)
+        batch = self.uploads / time.strftime("%Y%m%d-%H%M%S")
+        kept: list[Path] = []
+        skipped: list[SkippedFile] = []
+        for f in map(Path, files):
+            if f.suffix.lower() == ".zip":
+                got, bad = extract_zip(f, batch / f.stem, max_bytes, max_files=self.settings.max_upload_files)
+                kept += got
+                skipped += bad
+            else:
+                batch.mkdir(parents=True, exist_ok=True)
+                target = batch / f.name
+                shutil.copy(f, target)
+                kept.append(target)
+        with self._job:
+            self.busy = True
+            try:
+                report = self.pipeline.ingest(kept, progress=progress) if kept else None
+            finally:
+                self.busy = False
+        if report is None:
+            raise RAGError("Nothing to add: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
+        return IngestReport(report.files, report.chunks_added, report.chunks_skipped, report.seconds,
+                            tuple(skipped) + report.skipped_files)
+
+    def clear(self) -> None:
+        """Drop the collection. Uploaded files stay on disk for a rebuild."""
+        with self._job:
+            self.pipeline.store.drop()
+
+    def rebuild(self, progress: Progress | None = None) -> IngestReport:
+        """Drop the collection and index the default corpus and every kept upload again."""
+        paths = default_corpus(self.settings)
+        if self.uploads.exists():
+            paths.append(str(self.uploads))
+        with self._job:
+            self.busy = True
+            try:
+                self.pipeline.store.drop()
+                return self.pipeline.ingest(paths, progress=progress)
+            finally:
+                self.busy = False
+
+    def stats(self) -> dict[str, object]:
+        info = self.pipeline.info()
+        info["uploads"] = sum(1 for p in self.uploads.rglob("*") if p.is_file()) if self.uploads.exists() else 0
+        return info

@@ -1,0 +1,161 @@
+"""HTML for the web app's comparison panel, chart, timings and sources. Pure functions: records in, HTML out.
+
+Every piece of document text, source and heading is escaped here: documents are untrusted, and nothing inside them
+may become markup or script in the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from rag.types import Hit, Retrieval
+
+SNIPPET_CHARS = 220
+
+
+def rank_marker(hit: Hit, top_k: int) -> tuple[str, str]:
+    """(text, css class) for a reranked hit: ↑2 / ↓1 against its dense rank, "new" if it was outside the dense top-k."""
+    if hit.rerank_rank is None:
+        return "", ""
+    if hit.dense_rank > top_k:
+        return "new", "new"
+    moved = hit.dense_rank - hit.rerank_rank
+    if moved > 0:
+        return f"↑{moved}", "up"
+    if moved < 0:
+        return f"↓{-moved}", "down"
+    return "=", "same"
+
+
+def dense_marker(hit: Hit, top_k: int) -> tuple[str, str]:
+    """(text, css class) for a dense hit: where reranking put it."""
+    if hit.rerank_rank is None:
+        return "", ""
+    if hit.rerank_rank > top_k:
+        return f"out (#{hit.rerank_rank})", "down"
+    moved = hit.dense_rank - hit.rerank_rank
+    return (f"→ #{hit.rerank_rank}", "up" if moved > 0 else "down" if moved < 0 else "same")
+
+
+def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool) -> str:
+    body = hit.text[len(hit.heading):] if hit.heading and hit.text.startswith(hit.heading) else hit.text
+    text = " ".join(body.split())  # the heading is shown above it already
+    snippet = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+    p_yes = "…" if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
+    label = f"[{n}]" if cite else f"#{n}"
+    mark = f'<span class="rag-marker {marker[1]}">{escape(marker[0])}</span>' if marker[0] else ""
+    return (
+        f'<div class="rag-card" data-id="{escape(hit.id)}">'
+        f'<div class="rag-card-head"><span class="rag-rank">{label}</span>'
+        f'<span class="rag-heading">{escape(hit.heading or "(no heading)")}</span>{mark}</div>'
+        f'<div class="rag-scores"><span title="inner product of the embeddings">IP {hit.dense_score:.3f}</span>'
+        f'<span title="reranker probability that the passage answers">P(yes) {p_yes}</span></div>'
+        f'<div class="rag-source" title="{escape(hit.source)}">{escape(short_source(hit.source))}</div>'
+        f'<div class="rag-snippet">{escape(snippet)}</div>'
+        f'<details><summary>Full text</summary><pre class="rag-full">{escape(hit.text)}</pre></details></div>'
+    )
+
+
+def comparison(r: Retrieval | None, reranking: bool = False) -> str:
+    """Dense top-k and reranked top-k side by side; the reranked side says so while it is still being computed."""
+    if r is None:
+        return '<div class="rag-empty">Ask a question to see the dense and reranked passages side by side.</div>'
+    dense = "".join(_card(h, h.dense_rank, dense_marker(h, r.top_k), False) for h in r.dense)
+    if r.reranked:
+        right = "".join(_card(h, i, rank_marker(h, r.top_k), True) for i, h in enumerate(r.reranked, 1))
+    else:
+        verb = "Reranking" if reranking else "Waiting to rerank"
+        right = f'<div class="rag-pending">{verb} {len(r.candidates)} candidates…</div>'
+    return (
+        '<div class="rag-compare">'
+        f'<div class="rag-col" id="dense-col"><h4>Dense retrieval <small>inner product · top {r.top_k} of '
+        f'{len(r.candidates)}</small></h4>{dense}</div>'
+        f'<div class="rag-col" id="rerank-col"><h4>Reranked <small>P(yes) · cited as [n]</small></h4>{right}</div>'
+        "</div>"
+    )
+
+
+def chart(r: Retrieval | None) -> str:
+    """A bar chart of both scores for every candidate, in dense order."""
+    if r is None or not r.candidates:
+        return ""
+    top = max(max(h.dense_score for h in r.candidates), 1e-6)
+    rows = []
+    for h in r.candidates:
+        ip = max(h.dense_score, 0.0) / top * 100
+        py = (h.rerank_score or 0.0) * 100
+        kept = " kept" if h.rerank_rank is not None and h.rerank_rank <= r.top_k else ""
+        rows.append(
+            f'<div class="rag-bar-row{kept}" title="{escape(h.heading)}">'
+            f'<span class="rag-bar-label">#{h.dense_rank} {escape(h.heading[:38] or "(no heading)")}</span>'
+            f'<span class="rag-bars"><span class="rag-bar ip" style="width:{ip:.1f}%"></span>'
+            f'<span class="rag-bar py" style="width:{py:.1f}%"></span></span>'
+            f'<span class="rag-bar-val">{h.dense_score:.2f} · '
+            f'{"…" if h.rerank_score is None else f"{h.rerank_score:.2f}"}</span></div>'
+        )
+    legend = ('<div class="rag-legend"><span class="rag-swatch ip"></span>inner product (relative to the best) '
+              '<span class="rag-swatch py"></span>P(yes) · bold rows are kept</div>')
+    return f'<div class="rag-chart">{legend}{"".join(rows)}</div>'
+
+
+def timings(parts: Sequence[tuple[str, float | None]]) -> str:
+    cells = "".join(
+        f'<span class="rag-timing"><b>{escape(name)}</b> {"–" if v is None else f"{v:.2f} s"}</span>'
+        for name, v in parts
+    )
+    return f'<div class="rag-timings">{cells}</div>'
+
+
+SOURCES_HEADER = "\n\n**Sources**  \n"
+
+
+def short_source(source: str) -> str:
+    """The last two parts of a path: enough to recognise a file without a wall of folders."""
+    parts = source.replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
+def sources_markdown(hits: Sequence[Hit]) -> str:
+    """The list under an answer that its [n] citations point at (escaped for the chat's markdown)."""
+    lines = [f"[{i}] {md_escape(h.heading or '(no heading)')} · *{md_escape(short_source(h.source))}*"
+             for i, h in enumerate(hits, 1)]
+    return SOURCES_HEADER + "  \n".join(lines)
+
+
+def md_escape(text: str) -> str:
+    """Document text made inert for a markdown renderer: HTML escaped, so tags show as text."""
+    return escape(text, quote=False)
+
+
+CSS = """
+.rag-compare { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
+.rag-col h4 { margin: 0 0 8px; font-size: 0.95rem; }
+.rag-col h4 small { font-weight: normal; opacity: 0.65; margin-left: 4px; }
+.rag-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px; margin-bottom: 8px;
+  background: var(--background-fill-secondary); }
+.rag-card-head { display: flex; gap: 6px; align-items: baseline; }
+.rag-rank { font-weight: 700; color: var(--color-accent); }
+.rag-heading { font-weight: 600; flex: 1; }
+.rag-marker { font-size: 0.75rem; padding: 1px 6px; border-radius: 8px; white-space: nowrap; }
+.rag-marker.up { background: #dcfce7; color: #166534; } .rag-marker.down { background: #fee2e2; color: #991b1b; }
+.rag-marker.new { background: #dbeafe; color: #1e40af; } .rag-marker.same { background: #f3f4f6; color: #374151; }
+.rag-scores { display: flex; gap: 10px; font-size: 0.8rem; font-variant-numeric: tabular-nums; margin: 2px 0; }
+.rag-source { font-size: 0.75rem; opacity: 0.65; word-break: break-all; }
+.rag-snippet { font-size: 0.85rem; margin-top: 4px; }
+.rag-full { white-space: pre-wrap; font-size: 0.8rem; max-height: 240px; overflow: auto; }
+.rag-pending, .rag-empty { opacity: 0.7; padding: 12px; border: 1px dashed var(--border-color-primary);
+  border-radius: 10px; }
+.rag-chart { font-size: 0.78rem; }
+.rag-bar-row { display: grid; grid-template-columns: 36% 1fr 88px; gap: 6px; align-items: center; opacity: 0.7; }
+.rag-bar-row.kept { opacity: 1; font-weight: 600; }
+.rag-bar-label { overflow: hidden; white-space: nowrap; text-overflow: ellipsis; }
+.rag-bars { display: flex; flex-direction: column; gap: 1px; }
+.rag-bar { display: block; height: 6px; border-radius: 3px; }
+.rag-bar.ip, .rag-swatch.ip { background: #94a3b8; } .rag-bar.py, .rag-swatch.py { background: #6366f1; }
+.rag-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; }
+.rag-legend { margin-bottom: 4px; opacity: 0.8; }
+.rag-bar-val { font-variant-numeric: tabular-nums; text-align: right; }
+.rag-timings { display: flex; flex-wrap: wrap; gap: 12px; font-size: 0.82rem; }
+@media (max-width: 900px) { .rag-compare { grid-template-columns: 1fr; } }
+"""

@@ -1,0 +1,189 @@
+"""The real app in a real browser: Debian's Chromium driven by Playwright, tiny models, the loopback LLM server.
+
+Screenshots go to ``screenshots/`` at the repository root (not committed) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import free_port, wait_for_port
+from openai_server import FakeOpenAI, Reply
+
+from rag.settings import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+SHOTS = ROOT / "screenshots"
+PAYLOADS = """# Scripts
+
+<script>window.__xss = "script"</script> A document with a script tag.
+
+# Images
+
+<img src="x" onerror="window.__xss = 'onerror'"> An image whose onerror handler must never run.
+
+# Links and frames
+
+<a href="javascript:window.__xss='link'">click me</a> and <iframe src="javascript:window.__xss='iframe'"></iframe>
+and [a markdown link](javascript:window.__xss='md').
+"""
+
+pytestmark = [
+    pytest.mark.slow,
+    # Skipped on a developer machine without Chromium; never in CI, where .ci/run installs it.
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                       reason="needs Debian's chromium: apt-get install chromium"),
+]
+
+
+def start_app(tmp: Path, env_extra: dict[str, str]) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "GRADIO_"))}
+    env.update({"HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+                "GRADIO_ANALYTICS_ENABLED": "False", "RAG_DEVICE": "cpu", "RAG_MILVUS_URI": str(tmp / "m.db"),
+                "RAG_DATA_DIR": str(tmp / "data"), **env_extra})
+    log = open(tmp / "app.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=tmp, stdout=log,
+                            stderr=subprocess.STDOUT)
+    wait_for_port(port, proc, seconds=120)
+    return f"http://127.0.0.1:{port}/", proc
+
+
+def wait_until_indexed(url: str, seconds: float = 180) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.predict("ready?", 3, 3, api_name="/search")
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[FakeOpenAI]:
+    answer = ["Milvus keeps ", "inserted data ", "in object storage such as MinIO [1], ", "and metadata in etcd [2]."]
+    with FakeOpenAI(Reply(chunks=answer)) as server:
+        yield server
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_models, faq_dir, tmp_path) -> None:
+    url, proc = start_app(tmp_path, {"RAG_EMBEDDING_MODEL": str(tiny_models[0]),
+                                     "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DOCS": str(faq_dir),
+                                     "OPENAI_API_KEY": "sk-browser-test", "OPENAI_BASE_URL": llm.url})
+    try:
+        wait_until_indexed(url)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(url)
+        page.locator("#question textarea").fill("Where does Milvus store data?")
+        page.locator("#ask").click()
+        page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+        assert page.locator("#dense-col .rag-card").count() == 3
+        page.get_by_text("and metadata in etcd [2].").wait_for(timeout=60000)
+        scores = page.locator("#comparison .rag-scores").all_inner_texts()
+        assert len(scores) == 6 and all("IP 0." in s or "IP -0." in s for s in scores)
+        assert all("P(yes) 0." in s or "P(yes) 1." in s for s in scores)
+        assert page.locator("#chat").get_by_text("Sources").count() >= 1
+        assert page.locator("#chart .rag-bar-row").count() == 10
+        timing = page.locator("#timings").inner_text()
+        assert "first token" in timing and "–" not in timing
+        page.locator("#rerank-col details").first.click()  # expand the full text
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "app.png"), full_page=True)
+        assert llm.requests[-1]["body"]["stream"] is True
+        assert "sk-browser-test" not in page.content()
+
+        # The named API endpoints, as the README shows them.
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        found = client.predict("Where does Milvus store data?", 10, 3, api_name="/search")
+        assert len(found["dense"]) == 3 and len(found["reranked"]) == 3 and len(found["candidates"]) == 10
+        answer = client.predict("Where does Milvus store data?", api_name="/ask")
+        assert answer["answer"].endswith("and metadata in etcd [2].") and len(answer["sources"]) == 3
+        assert answer["sources"][0]["rerank_rank"] == 1 and "first_token_s" in answer["timings"]
+
+        # Documents tab: upload a note and a zip with a bad entry; the report names what was added and skipped.
+        note = tmp_path / "upload-note.md"
+        note.write_text("# Uploaded note\n\nVector indexes trade memory for speed.")
+        import zipfile
+
+        with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as z:
+            z.writestr("guide/setup.md", "# Setup\n\nInstall the package, then run it.")
+            z.writestr("../escape.md", "# Escape\n\nmust not be written")
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#stats").get_by_text("chunks in collection").wait_for(timeout=30000)
+        page.locator("input[type=file]").set_input_files([str(note), str(tmp_path / "bundle.zip")])
+        page.wait_for_timeout(1000)
+        page.locator("#add").click()
+        page.locator("#report").get_by_text("Added").wait_for(timeout=60000)
+        report = page.locator("#report").inner_text()
+        assert "Added 2 chunks from 2 files" in report and "escape.md" in report and "unsafe path" in report
+        page.screenshot(path=str(SHOTS / "documents.png"), full_page=True)
+    finally:
+        stop(proc)
+
+
+def test_html_in_documents_never_runs(browser, tiny_models, tmp_path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "hostile.md").write_text(PAYLOADS)
+    evil_answer = ['<img src="y" onerror="window.__xss=\'answer\'">', "<script>window.__xss='answer'</script>ok [1]"]
+    with FakeOpenAI(Reply(chunks=evil_answer)) as server:
+        url, proc = start_app(tmp_path, {"RAG_EMBEDDING_MODEL": str(tiny_models[0]),
+                                         "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DOCS": str(docs),
+                                         "OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": server.url})
+        try:
+            wait_until_indexed(url)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(url)
+            page.locator("#question textarea").fill("What does the hostile document say?")
+            page.locator("#ask").click()
+            page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+            page.locator("#chat").get_by_text("ok [1]").wait_for(timeout=60000)
+            for d in page.locator("#comparison details").all():
+                d.click()
+            for link in page.locator("#chat a").all():
+                link.click(no_wait_after=True, timeout=2000)
+            page.wait_for_timeout(500)
+            assert page.evaluate("window.__xss") is None and not dialogs
+            # The payloads are shown as text, not dropped.
+            panel = page.locator("#comparison").inner_text()
+            assert '<script>window.__xss = "script"</script>' in panel and "onerror=" in panel
+            assert "<iframe" in panel
+            assert page.locator("#comparison script, #comparison img, #comparison iframe").count() == 0
+            page.screenshot(path=str(SHOTS / "hostile.png"), full_page=True)
+        finally:
+            stop(proc)
