@@ -3,7 +3,7 @@
 ``build_app(pipeline, library)`` returns the Gradio Blocks and serves nothing; ``python app.py`` launches it (on
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers are thin: they call the pipeline and
 the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings) and ``/ask`` (an
-answer with its sources).
+answer with its sources). The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,17 @@ import gradio as gr
 
 from rag import render
 from rag.errors import RAGError
+from rag.evalsets import load_set
+from rag.evaluation import evaluate
 from rag.generation import Turn
 from rag.library import Library
 from rag.pipeline import Pipeline
-from rag.settings import Settings, load_settings
+from rag.settings import ROOT, Settings, load_settings
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
+EVAL_SET = ROOT / "config" / "eval" / "milvus_faq.csv"  # paraphrased questions about the default corpus
+EVAL_MODES = ("dense", "hybrid", "rerank")
 
 
 def _text(content: Any) -> str:
@@ -48,7 +52,7 @@ def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
 
 def chat_turn(
     pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
-    query_instruction: str, rerank_instruction: str, llm_model: str,
+    query_instruction: str, rerank_instruction: str, llm_model: str, hybrid: bool | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
@@ -75,7 +79,7 @@ def chat_turn(
     yield show('<div class="rag-pending">Searching…</div>', "")
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
-        dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k))
+        dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k), hybrid)
         parts["embed"], parts["search"] = dense.timings.embed_s, dense.timings.search_s
         yield show(render.comparison(dense, reranking=True), render.chart(dense))
         ranked = pipeline.rerank(dense, int(top_k), rerank_instruction or None)
@@ -94,16 +98,39 @@ def chat_turn(
     yield show()
 
 
+def evaluation_view(
+    pipeline: Pipeline, path: str, split: str = "test", limit: float | None = 0, lang: str = "",
+    progress: Any = None,
+) -> tuple[str, str]:
+    """(metrics HTML, reranking changes HTML) for a BEIR folder or a CSV, run through the app's pipeline."""
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress((done, total), desc="Embedding the corpus" if stage == "embedding" else "Asking the questions",
+                     unit="documents" if stage == "embedding" else "questions")
+
+    try:
+        evalset = load_set(path or EVAL_SET, (split or "test").strip(), int(limit or 0) or None, lang.strip() or None)
+        result = evaluate(pipeline, evalset, EVAL_MODES, progress=report)
+    except RAGError as exc:
+        raise gr.Error(str(exc)) from None
+    return render.eval_metrics(result), render.eval_changes(result)
+
+
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
-        rerank_instruction: str, llm_model: str,
+        rerank_instruction: str, llm_model: str, hybrid: bool,
     ) -> Iterator[tuple[Any, ...]]:
         yield from chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
-                             llm_model)
+                             llm_model, hybrid)
+
+    def run_evaluation(
+        path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
+    ) -> tuple[str, str]:
+        return evaluation_view(pipeline, upload or path, split, limit, lang, progress)
 
     def search_api(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
         """Dense top-k and reranked top-k (and all N candidates) for a question, with timings."""
@@ -182,6 +209,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                     candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label="Candidates N")
                     top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Top-k")
                     llm_model = gr.Textbox(settings.llm_model, label="LLM model")
+                    hybrid = gr.Checkbox(settings.hybrid, label="Hybrid retrieval (dense + BM25, fused by RRF)",
+                                         elem_id="hybrid")
                 query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
         with gr.Tab("Documents"):
@@ -194,8 +223,24 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
                 rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
             report = gr.Markdown(elem_id="report")
+        with gr.Tab("Evaluate"):
+            gr.Markdown("Score retrieval on a labelled set, through the same pipeline as the chat: a BEIR folder "
+                        "(corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; its corpus is indexed into a collection of "
+                        "its own, once) or a CSV of `question,expected_source[,lang]` over the documents indexed "
+                        "here. `expected_source` is a heading, or the end of a source path.")
+            with gr.Row():
+                eval_path = gr.Textbox(str(EVAL_SET), label="BEIR folder or CSV file on the server", scale=4,
+                                       elem_id="eval-path")
+                eval_file = gr.File(file_types=[".csv"], label="…or upload a CSV", scale=2, height=90)
+            with gr.Row():
+                eval_split = gr.Textbox("test", label="BEIR split")
+                eval_limit = gr.Number(0, precision=0, minimum=0, label="Questions (0: all)")
+                eval_lang = gr.Textbox("", label="CSV lang (empty: all)")
+                eval_run = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+            eval_metrics = gr.HTML(render.eval_metrics(None), elem_id="eval-metrics")
+            eval_changes = gr.HTML("", elem_id="eval-changes")
 
-        inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model]
+        inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid]
         outputs = [chatbot, comparison, chart, timings, question]
         for event in (question.submit, send.click):
             event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
@@ -204,6 +249,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                   concurrency_limit=1)
         clear_btn.click(clear, None, [report, stats], api_visibility="private", concurrency_id="library")
         rebuild_btn.click(rebuild, None, [report, stats], api_visibility="private", concurrency_id="library")
+        eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
+                       [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
+                       concurrency_limit=1)
         timer = gr.Timer(1.0)
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")

@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag ingest|search|ask|info|random-models``.
+"""The command line: ``python -m rag ingest|search|ask|eval|info|random-models``.
 
 Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
 one line on stderr and exit code 2, never a traceback.
@@ -11,6 +11,7 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from rag.errors import RAGError
 from rag.types import Hit, Retrieval
@@ -20,7 +21,7 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
     from rag.settings import load_settings
 
     overrides = {}
-    for name in ("candidates", "top_k"):
+    for name in ("candidates", "top_k", "hybrid"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     return load_settings(**overrides)
@@ -149,6 +150,40 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rag.evalsets import read_beir, read_csv
+    from rag.evaluation import METRICS, evaluate, parse_modes
+
+    modes = parse_modes(args.modes)
+    evalset = read_beir(args.beir, args.split, args.limit) if args.beir else read_csv(args.csv, args.lang, args.limit)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            unit = "doc" if stage == "embedding" else "question"
+            bars[stage] = tqdm(total=total, unit=unit, desc=stage, file=sys.stderr, disable=None)
+        bars[stage].total, bars[stage].n = total, done
+        bars[stage].refresh()
+
+    report = evaluate(_pipeline(args), evalset, modes, args.candidates, progress)
+    for bar in bars.values():
+        bar.close()
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(f"{'mode':<8}" + "".join(f"{m:>12}" for m in METRICS))
+    for mode, values in report.metrics.items():
+        print(f"{mode:<8}" + "".join(f"{values[m]:>12.4f}" for m in METRICS))
+    print(f"{report.name}: {len(report.qrels)} questions, {report.embedded} documents embedded, "
+          f"{report.seconds:.1f} s.")
+    if report.rerank_over:
+        print(f"rerank: the top {report.rerank_depth} of {report.rerank_over} reordered; the first relevant document "
+              f"moved up in {len(report.helped)} and down in {len(report.hurt)} of the {len(report.qrels)} questions.")
+    return 0
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -174,6 +209,26 @@ def cmd_random_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rag import bench
+    from rag.settings import ROOT
+
+    if args.scale:
+        import tempfile
+
+        sizes = [int(n) for n in args.sizes.split(",")]
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = bench.scale(str(Path(tmp) / "scale.db"), sizes, log=lambda m: print(m, file=sys.stderr))
+        print(json.dumps({"scale": rows}) if args.json else bench.scale_table(rows))
+        return 0
+    corpus = Path(args.corpus) if args.corpus else ROOT.parent / "shared" / "data" / "milvus_faq"
+    if not any(corpus.glob("*.md")):
+        raise RAGError(f"No .md files in {corpus}; pass --corpus FOLDER (the Milvus FAQ pages).")
+    result = bench.run(corpus, int8=args.int8, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(json.dumps(result) if args.json else bench.table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", metavar="FILE", help="a file with one question per line")
     p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
     p.add_argument("--top-k", type=int, metavar="K", help="results kept in each ranking (RAG_TOP_K)")
+    p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_search)
 
@@ -195,12 +251,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="+", metavar="QUESTION")
     p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
     p.add_argument("--top-k", type=int, metavar="K", help="passages given to the LLM (RAG_TOP_K)")
+    p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
     p.add_argument("--json", action="store_true", help='print {"answer", "sources", "timings"} at the end')
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="nDCG@10, Recall@10/100 and MRR@10 of each retrieval mode on a labelled set")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--beir", metavar="DIR", help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
+    source.add_argument("--csv", metavar="FILE", help="question,expected_source[,lang] rows over the collection")
+    p.add_argument("--split", default="test", help="the BEIR qrels file to use (default: test)")
+    p.add_argument("--lang", help="only the CSV rows of this lang")
+    p.add_argument("--modes", default=",".join(("dense", "bm25", "hybrid", "rerank")),
+                   help="comma-separated: dense, bm25, hybrid, rerank (default: all four)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--candidates", type=int, metavar="N", help="candidates the reranker reorders (RAG_CANDIDATES)")
+    p.add_argument("--json", action="store_true", help='print {"MODE": {"ndcg@10", "recall@10", ...}, ...}')
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", help="the collection, chunk count, models, dimension, URI and device")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="the tutorial's code against the project's path, with the compute floor")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: ../shared/data/milvus_faq)")
+    p.add_argument("--int8", action="store_true", help="also measure the opt-in int8 reranker")
+    p.add_argument("--scale", action="store_true", help="only Milvus search latency at growing sizes (1024-d)")
+    p.add_argument("--sizes", default="1000,10000,100000,1000000", help="vector counts for --scale")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("random-models", help="write tiny random-weight Qwen3 models (for offline trials and tests)")
     p.add_argument("folder", metavar="FOLDER")

@@ -35,6 +35,10 @@ class EmptyQuestionError(RAGError):
     """The question is empty or only whitespace."""
 
 
+class EvaluationSetError(RAGError):
+    """An evaluation set (a BEIR folder or a CSV file) is missing or cannot be read."""
+
+
 class GenerationError(RAGError):
     """The LLM call failed in a way the user can fix (key, model, server)."""
 

@@ -1,4 +1,8 @@
-"""The retrieval pipeline: ingest files, then question -> embed -> dense search -> rerank.
+"""The retrieval pipeline: ingest files, then question -> embed -> first-stage search -> rerank.
+
+The first stage is dense (inner product), BM25 (Milvus full-text search) or hybrid (both, fused by RRF in Milvus);
+``RAG_HYBRID`` picks dense or hybrid, and each call may override it. The evaluation (``rag.evaluation``) runs
+through these same methods, on its own collection when it brings a corpus (``with_collection``).
 
 It depends only on the ``Embedder``, ``Reranker`` and ``MilvusStore`` interfaces; models load lazily on first use,
 so ``info`` and the app's start-up stay cheap. Model calls are serialised by one lock, so many users can share one
@@ -9,6 +13,7 @@ pipeline safely. The app and the CLI only format what this returns.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -22,7 +27,9 @@ from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MilvusStore
-from rag.types import Hit, IngestReport, Retrieval, Timings
+from rag.types import Chunk, Hit, IngestReport, Retrieval, Timings
+
+FIRST_STAGES = ("dense", "bm25", "hybrid")
 
 
 def model_id(name: str) -> str:
@@ -38,7 +45,7 @@ def load_embedder(settings: Settings) -> Embedder:
     device = pick_device(settings.device)
     return SentenceTransformerEmbedder(
         settings.embedding_model, device, pick_dtype(settings.dtype, device), settings.embedding_dim,
-        settings.query_instruction,
+        settings.query_instruction, batch_size=16, quantize=settings.quantize if device == "cpu" else "none",
     )
 
 
@@ -50,6 +57,7 @@ def load_reranker(settings: Settings) -> Reranker:
     return Qwen3Reranker(
         settings.reranker_model, device, pick_dtype(settings.dtype, device), settings.rerank_instruction,
         settings.rerank_max_tokens, batch_size=1 if device == "cpu" else 16,
+        quantize=settings.quantize if device == "cpu" else "none",
     )
 
 
@@ -70,19 +78,28 @@ class Pipeline:
         self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token)
         self.generator = generator or Generator(settings)
         self._lock = threading.RLock()  # one model call at a time; torch already uses every core
+        self._origin: Pipeline | None = None  # the pipeline a with_collection() view takes its models from
+
+    def with_collection(self, collection: str) -> Pipeline:
+        """This pipeline over another collection: the same models, lock, generator and Milvus connection."""
+        view = copy.copy(self)
+        view.settings = self.settings.replace(collection=collection)
+        view.store = self.store.with_collection(collection)
+        view._origin = self._origin or self
+        return view
 
     @property
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = load_embedder(self.settings)
+                self._embedder = self._origin.embedder if self._origin else load_embedder(self.settings)
             return self._embedder
 
     @property
     def reranker(self) -> Reranker:
         with self._lock:
             if self._reranker is None:
-                self._reranker = load_reranker(self.settings)
+                self._reranker = self._origin.reranker if self._origin else load_reranker(self.settings)
             return self._reranker
 
     @property
@@ -101,9 +118,21 @@ class Pipeline:
         overlap = min(self.settings.chunk_overlap, cap // 4)
         produced = [c for d in docs for c in chunk_document(d, cap, overlap, embedder.token_spans)]
         chunks = {c.id: c for c in produced}  # the same text twice is stored once
+        added = self.index(list(chunks.values()), progress, batch)
+        return IngestReport(
+            files=len(docs),
+            chunks_added=added,
+            chunks_skipped=len(produced) - added,
+            seconds=time.perf_counter() - start,
+            skipped_files=tuple(skipped_files),
+        )
+
+    def index(self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64) -> int:
+        """Embed and store the chunks that are not stored yet (by id); returns how many were added."""
+        embedder = self.embedder
         self.store.ensure(self.model_id, embedder.dimension)
-        existing = self.store.existing_ids(list(chunks))
-        new = [c for c in chunks.values() if c.id not in existing]
+        existing = self.store.existing_ids([c.id for c in chunks])
+        new = [c for c in chunks if c.id not in existing]
         if progress:
             progress(0, len(new))
         for i in range(0, len(new), batch):
@@ -115,18 +144,24 @@ class Pipeline:
                 progress(i + len(part), len(new))
         if new:
             self.store.flush()
-        return IngestReport(
-            files=len(docs),
-            chunks_added=len(new),
-            chunks_skipped=len(produced) - len(new),
-            seconds=time.perf_counter() - start,
-            skipped_files=tuple(skipped_files),
-        )
+        return len(new)
 
     def dense(
-        self, question: str, candidates: int | None = None, instruction: str | None = None, top_k: int | None = None
+        self, question: str, candidates: int | None = None, instruction: str | None = None, top_k: int | None = None,
+        hybrid: bool | None = None,
     ) -> Retrieval:
-        """Stage 1: the N dense candidates (the reranked side is left empty)."""
+        """Stage 1: the N candidates (the reranked side is left empty), dense, or hybrid when ``hybrid`` (default:
+        RAG_HYBRID) is true."""
+        hybrid = self.settings.hybrid if hybrid is None else hybrid
+        return self.first_stage(question, "hybrid" if hybrid else "dense", candidates, instruction, top_k)
+
+    def first_stage(
+        self, question: str, mode: str = "dense", candidates: int | None = None, instruction: str | None = None,
+        top_k: int | None = None,
+    ) -> Retrieval:
+        """Stage 1 by ``mode``: "dense", "bm25" or "hybrid". Each hit's ``dense_score`` is that ranking's score."""
+        if mode not in FIRST_STAGES:
+            raise ValueError(f"mode {mode!r} is not one of {FIRST_STAGES}")
         question = question.strip()
         if not question:
             raise EmptyQuestionError("The question is empty; type a question.")
@@ -136,14 +171,21 @@ class Pipeline:
                 f"Collection {self.settings.collection!r} does not exist yet. Add documents first: "
                 "python -m rag ingest PATH"
             )
-        embedder = self.embedder  # loaded outside the timer
+        embedder = self.embedder if mode != "bm25" else None  # loaded outside the timer
         t0 = time.perf_counter()
-        with self._lock:
-            vector = embedder.embed_query(question, instruction or self.settings.query_instruction)
+        vector = None
+        if embedder is not None:
+            with self._lock:
+                vector = embedder.embed_query(question, instruction or self.settings.query_instruction)
         t1 = time.perf_counter()
-        found = self.store.search(vector, n)
+        if mode == "dense":
+            found = self.store.search(vector, n)
+        elif mode == "bm25":
+            found = self.store.search_bm25(question, n)
+        else:
+            found = self.store.search_hybrid(vector, question, n)
         t2 = time.perf_counter()
-        if not found:
+        if not found and (mode == "dense" or self.store.count() == 0):  # BM25 finds nothing when no word matches
             raise EmptyCorpusError(
                 f"Collection {self.settings.collection!r} is empty. Add documents first: python -m rag ingest PATH"
             )
@@ -151,7 +193,8 @@ class Pipeline:
             Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score)
             for i, (c, score) in enumerate(found)
         )
-        return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1))
+        return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1),
+                         first_stage=mode)
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
@@ -160,7 +203,7 @@ class Pipeline:
         with self._lock:
             scores = reranker.score(
                 dense.question, [h.text for h in dense.candidates], instruction or self.settings.rerank_instruction
-            )
+            ) if dense.candidates else []
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         rank = {i: r + 1 for r, i in enumerate(order)}
         scored = tuple(
@@ -169,7 +212,7 @@ class Pipeline:
         )
         timings = Timings(dense.timings.embed_s, dense.timings.search_s, time.perf_counter() - t0)
         return Retrieval(
-            dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings
+            dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage
         )
 
     def retrieve(
@@ -179,9 +222,11 @@ class Pipeline:
         top_k: int | None = None,
         query_instruction: str | None = None,
         rerank_instruction: str | None = None,
+        hybrid: bool | None = None,
     ) -> Retrieval:
-        """Both stages: N dense candidates, then the same N reranked; ``top_k`` of each are shown."""
-        return self.rerank(self.dense(question, candidates, query_instruction, top_k), top_k, rerank_instruction)
+        """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown."""
+        first = self.dense(question, candidates, query_instruction, top_k, hybrid)
+        return self.rerank(first, top_k, rerank_instruction)
 
     def ask(
         self, question: str, history: Sequence[Turn] = (), llm_model: str | None = None, **retrieve_options: Any

@@ -1,4 +1,5 @@
-"""HTML for the web app's comparison panel, chart, timings and sources. Pure functions: records in, HTML out.
+"""HTML for the web app's comparison panel, chart, timings, sources and evaluation view. Pure functions: records
+in, HTML out.
 
 Every piece of document text, source and heading is escaped here: documents are untrusted, and nothing inside them
 may become markup or script in the page.
@@ -8,10 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import TYPE_CHECKING
 
 from rag.types import Hit, Retrieval
 
+if TYPE_CHECKING:
+    from rag.evaluation import Change, EvalReport
+
 SNIPPET_CHARS = 220
+# first stage -> (column title, what its score is, the score's short label on a card)
+STAGES = {"dense": ("Dense retrieval", "inner product", "IP"), "bm25": ("Full-text retrieval", "BM25", "BM25"),
+          "hybrid": ("Hybrid retrieval", "dense + BM25, RRF", "RRF")}
 
 
 def rank_marker(hit: Hit, top_k: int) -> tuple[str, str]:
@@ -38,7 +46,7 @@ def dense_marker(hit: Hit, top_k: int) -> tuple[str, str]:
     return (f"→ #{hit.rerank_rank}", "up" if moved > 0 else "down" if moved < 0 else "same")
 
 
-def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool) -> str:
+def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool, stage: str = "dense") -> str:
     body = hit.text[len(hit.heading):] if hit.heading and hit.text.startswith(hit.heading) else hit.text
     text = " ".join(body.split())  # the heading is shown above it already
     snippet = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
@@ -49,7 +57,7 @@ def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool) -> str:
         f'<div class="rag-card" data-id="{escape(hit.id)}">'
         f'<div class="rag-card-head"><span class="rag-rank">{label}</span>'
         f'<span class="rag-heading">{escape(hit.heading or "(no heading)")}</span>{mark}</div>'
-        f'<div class="rag-scores"><span title="inner product of the embeddings">IP {hit.dense_score:.3f}</span>'
+        f'<div class="rag-scores"><span title="{STAGES[stage][1]}">{STAGES[stage][2]} {hit.dense_score:.3f}</span>'
         f'<span title="reranker probability that the passage answers">P(yes) {p_yes}</span></div>'
         f'<div class="rag-source" title="{escape(hit.source)}">{escape(short_source(hit.source))}</div>'
         f'<div class="rag-snippet">{escape(snippet)}</div>'
@@ -61,15 +69,17 @@ def comparison(r: Retrieval | None, reranking: bool = False) -> str:
     """Dense top-k and reranked top-k side by side; the reranked side says so while it is still being computed."""
     if r is None:
         return '<div class="rag-empty">Ask a question to see the dense and reranked passages side by side.</div>'
-    dense = "".join(_card(h, h.dense_rank, dense_marker(h, r.top_k), False) for h in r.dense)
+    stage = r.first_stage if r.first_stage in STAGES else "dense"
+    title, what, _ = STAGES[stage]
+    dense = "".join(_card(h, h.dense_rank, dense_marker(h, r.top_k), False, stage) for h in r.dense)
     if r.reranked:
-        right = "".join(_card(h, i, rank_marker(h, r.top_k), True) for i, h in enumerate(r.reranked, 1))
+        right = "".join(_card(h, i, rank_marker(h, r.top_k), True, stage) for i, h in enumerate(r.reranked, 1))
     else:
         verb = "Reranking" if reranking else "Waiting to rerank"
         right = f'<div class="rag-pending">{verb} {len(r.candidates)} candidates…</div>'
     return (
         '<div class="rag-compare">'
-        f'<div class="rag-col" id="dense-col"><h4>Dense retrieval <small>inner product · top {r.top_k} of '
+        f'<div class="rag-col" id="dense-col"><h4>{title} <small>{what} · top {r.top_k} of '
         f'{len(r.candidates)}</small></h4>{dense}</div>'
         f'<div class="rag-col" id="rerank-col"><h4>Reranked <small>P(yes) · cited as [n]</small></h4>{right}</div>'
         "</div>"
@@ -128,6 +138,66 @@ def md_escape(text: str) -> str:
     return escape(text, quote=False)
 
 
+MODE_NAMES = {"dense": "Dense", "bm25": "BM25", "hybrid": "Hybrid", "rerank": "Reranked"}
+
+
+def eval_metrics(report: EvalReport | None) -> str:
+    """The metrics of each mode side by side: a table (best of each row in bold), bars, and what was run."""
+    if report is None:
+        return '<div class="rag-empty">Run an evaluation set to see dense, hybrid and reranked metrics.</div>'
+    modes = list(report.metrics)
+    metrics = list(next(iter(report.metrics.values()), {}))
+    head = "".join(f"<th>{escape(MODE_NAMES.get(m, m))}</th>" for m in modes)
+    rows, bars = [], []
+    for metric in metrics:
+        values = [report.metrics[m][metric] for m in modes]
+        best = max(values, default=0.0)
+        cells = "".join(f"<td>{'<b>' if v == best else ''}{v:.3f}{'</b>' if v == best else ''}</td>" for v in values)
+        rows.append(f"<tr><th>{escape(metric)}</th>{cells}</tr>")
+        group = "".join(
+            f'<div class="rag-eval-bar-row"><span class="rag-bar-label">{escape(MODE_NAMES.get(m, m))}</span>'
+            f'<span class="rag-bars"><span class="rag-bar mode-{escape(m)}" style="width:{min(max(v, 0), 1):.1%}">'
+            f'</span></span><span class="rag-bar-val">{v:.3f}</span></div>'
+            for m, v in zip(modes, values, strict=True)
+        )
+        bars.append(f'<div class="rag-eval-group"><div class="rag-eval-metric">{escape(metric)}</div>{group}</div>')
+    note = (f"{escape(report.name)}: {len(report.qrels)} questions · {report.embedded} documents embedded for this "
+            f"run · {report.seconds:.1f} s")
+    if report.rerank_over:
+        note += (f" · reranked: the top {report.rerank_depth} of {escape(MODE_NAMES.get(report.rerank_over, ''))} "
+                 "reordered")
+    return (f'<div class="rag-eval"><table class="rag-eval-table"><tr><th></th>{head}</tr>{"".join(rows)}</table>'
+            f'<div class="rag-chart rag-eval-chart">{"".join(bars)}</div><div class="rag-eval-note">{note}</div></div>')
+
+
+def _rank(rank: int | None) -> str:
+    return "–" if rank is None else f"#{rank}"
+
+
+def eval_changes(report: EvalReport | None, limit: int = 15) -> str:
+    """The questions where reranking moved the first relevant document up, and those where it moved it down."""
+    if report is None or not report.rerank_over:
+        return ""
+
+    def listing(title: str, changes: Sequence[Change], css: str) -> str:
+        items = "".join(
+            f'<li><span class="rag-marker {css}">{_rank(c.before)} → {_rank(c.after)}</span> {escape(c.question)}</li>'
+            for c in changes[:limit]
+        )
+        more = f"<li>… and {len(changes) - limit} more</li>" if len(changes) > limit else ""
+        return (f'<div class="rag-col"><h4>{title} <small>{len(changes)} questions · first relevant document, before '
+                f'→ after reranking (– : not among the candidates)</small></h4><ul class="rag-changes">{items}{more}'
+                "</ul></div>")
+
+    def gain(c: Change) -> int:
+        return (c.before or report.rerank_depth + 1) - (c.after or report.rerank_depth + 1)
+
+    helped = sorted(report.helped, key=gain, reverse=True)
+    hurt = sorted(report.hurt, key=gain)
+    return (f'<div class="rag-compare">{listing("Reranking helped", helped, "up")}'
+            f'{listing("Reranking hurt", hurt, "down")}</div>')
+
+
 CSS = """
 .rag-compare { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; }
 .rag-col h4 { margin: 0 0 8px; font-size: 0.95rem; }
@@ -157,5 +227,13 @@ CSS = """
 .rag-legend { margin-bottom: 4px; opacity: 0.8; }
 .rag-bar-val { font-variant-numeric: tabular-nums; text-align: right; }
 .rag-timings { display: flex; flex-wrap: wrap; gap: 12px; font-size: 0.82rem; }
+.rag-eval-table { border-collapse: collapse; font-variant-numeric: tabular-nums; margin-bottom: 10px; }
+.rag-eval-table th, .rag-eval-table td { padding: 3px 12px; text-align: right; }
+.rag-eval-group { margin-bottom: 6px; } .rag-eval-metric { font-weight: 600; }
+.rag-eval-bar-row { display: grid; grid-template-columns: 90px 1fr 56px; gap: 6px; align-items: center; }
+.rag-bar.mode-dense { background: #94a3b8; } .rag-bar.mode-bm25 { background: #f59e0b; }
+.rag-bar.mode-hybrid { background: #10b981; } .rag-bar.mode-rerank { background: #6366f1; }
+.rag-eval-note { font-size: 0.8rem; opacity: 0.7; }
+.rag-changes { font-size: 0.85rem; padding-left: 1.1em; }
 @media (max-width: 900px) { .rag-compare { grid-template-columns: 1fr; } }
 """

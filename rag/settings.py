@@ -35,11 +35,13 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     embedding_dim: int = 0  # 0 = the model's full size
+    quantize: str = "none"  # "int8": dynamic int8 linears on the CPU (opt-in; see the README for its agreement)
     milvus_uri: str = "data/milvus.db"
     milvus_token: str = field(default="", repr=False)
     collection: str = "documents"
     candidates: int = 10
     top_k: int = 3
+    hybrid: bool = False  # first stage: dense + BM25 fused by RRF, instead of dense alone
     query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
     rerank_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
     rerank_max_tokens: int = 8192
@@ -61,6 +63,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise SettingsError(f"RAG_DEVICE={self.device!r} is not one of {', '.join(DEVICES)}.")
+        if self.quantize not in ("none", "int8"):
+            raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
         for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens"):
@@ -86,10 +90,18 @@ def env_name(setting: str) -> str:
     return _PLAIN_ENV_NAMES.get(setting, f"RAG_{setting.upper()}")
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
 def _coerce(name: str, kind: str, raw: Any) -> Any:
     if not isinstance(raw, str):
         return raw
     raw = raw.strip()
+    if kind == "bool":
+        if raw.lower() not in _TRUE + _FALSE:
+            raise SettingsError(f"{env_name(name)}={raw!r} is not true or false; use 1/0, true/false or yes/no.")
+        return raw.lower() in _TRUE
     try:
         if kind == "int":
             return int(raw) if raw else 0

@@ -5,6 +5,10 @@ and token change. Fields: id, vector (inner product), text, source, heading, and
 computes from the text, so full-text and hybrid search need no re-index. The embedding model and dimension are
 recorded in the collection's properties, and mixing in another model or dimension is refused.
 
+Three searches: ``search`` (dense, inner product), ``search_bm25`` (Milvus full-text search over ``text``) and
+``search_hybrid`` (both, fused by reciprocal rank in Milvus). Hybrid uses RRF, not a weighted sum: Milvus Lite
+reports BM25 scores negated, which WeightedRanker's score normalisation would misread, while RRF uses ranks only.
+
 Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
 """
 
@@ -24,6 +28,8 @@ MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
 _FIELDS = ["id", "text", "source", "heading"]
 _MAX_TEXT = 65535
+RRF_K = 60  # the usual RRF constant: score = sum over rankings of 1 / (RRF_K + rank)
+FUSION_DEPTH = 100  # each ranking fused in a hybrid search is at least this deep, whatever the final limit
 
 
 def is_lite_uri(uri: str) -> bool:
@@ -40,7 +46,17 @@ class MilvusStore:
         self.timeout = timeout
         self._client: Any = None
         self._loaded = False
+        self._has_sparse = False  # True once the collection is seen to have the BM25 field
         self._open_lock = threading.Lock()  # two threads opening one Lite file would lock each other out
+
+    def with_collection(self, collection: str) -> MilvusStore:
+        """Another collection over the same connection (a Lite file can be opened only once per process).
+
+        Close the original store, not this one: they share the client.
+        """
+        other = MilvusStore(self.uri, collection, self.token, self.timeout)
+        other._client = self.client
+        return other
 
     @property
     def client(self) -> Any:
@@ -176,6 +192,45 @@ class MilvusStore:
         )
         return [(_chunk(r), float(r["distance"])) for r in result[0]]
 
+    def search_bm25(self, text: str, limit: int) -> list[tuple[Chunk, float]]:
+        """The ``limit`` best chunks by BM25 over their text (Milvus full-text search), best first."""
+        self._require_sparse()
+        result = self._call(
+            "search by BM25", self.client.search, self.collection, data=[text], limit=limit, anns_field="sparse",
+            output_fields=_FIELDS[1:], search_params={"metric_type": "BM25"},
+        )
+        return [(_chunk(r), abs(float(r["distance"]))) for r in result[0]]  # Lite reports -score; BM25 is >= 0
+
+    def search_hybrid(self, vector: np.ndarray, text: str, limit: int) -> list[tuple[Chunk, float]]:
+        """The ``limit`` best chunks by the RRF fusion of the dense and the BM25 ranking, best first."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        self._require_sparse()
+        depth = max(limit, FUSION_DEPTH)
+        requests = [
+            AnnSearchRequest([vector.tolist()], "vector", {"metric_type": "IP"}, depth),
+            AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, depth),
+        ]
+        result = self._call(
+            "search (hybrid)", self.client.hybrid_search, self.collection, requests, RRFRanker(RRF_K), limit=limit,
+            output_fields=_FIELDS[1:],
+        )
+        return [(_chunk(r), float(r["distance"])) for r in result[0]]
+
+    def _require_sparse(self) -> None:
+        """Refuse, with the remedy, a collection made before it had the BM25 field."""
+        if self._has_sparse:
+            return
+        desc = self._call("describe", self.client.describe_collection, self.collection)
+        self._has_sparse = any(f["name"] == "sparse" for f in desc["fields"])
+        if not self._has_sparse:
+            raise StoreError(
+                f"Collection {self.collection!r} was created without the BM25 field that full-text and hybrid "
+                "search need. Re-ingest your documents into a new collection (set RAG_COLLECTION to a new name and "
+                "run python -m rag ingest PATH, or clear the index and rebuild it in the app), or turn hybrid off "
+                "(RAG_HYBRID=false)."
+            )
+
     def count(self) -> int:
         if not self.exists():
             return 0
@@ -185,7 +240,7 @@ class MilvusStore:
     def drop(self) -> None:
         if self.exists():
             self._call("drop", self.client.drop_collection, self.collection)
-            self._loaded = False
+            self._loaded = self._has_sparse = False
 
     def close(self) -> None:
         if self._client is not None:

@@ -46,13 +46,18 @@ class Timings:
 
 @dataclass(frozen=True)
 class Retrieval:
-    """The result of one question: all N candidates in dense order, and the same N in reranked order."""
+    """The result of one question: all N candidates in first-stage order, and the same N in reranked order.
+
+    The first stage is dense retrieval unless ``first_stage`` says otherwise; ``dense_score`` and ``dense_rank``
+    are then that stage's (the BM25 score, or the fused RRF score).
+    """
 
     question: str
     candidates: tuple[Hit, ...]  # dense order, N hits
     reranked_all: tuple[Hit, ...]  # rerank order, the same N hits
     top_k: int
     timings: Timings = field(default_factory=Timings)
+    first_stage: str = "dense"  # how the candidates were found: "dense", "bm25" or "hybrid" (not in to_dict)
 
     @property
     def dense(self) -> tuple[Hit, ...]:
