@@ -7,6 +7,7 @@ processor computes it natively (AVX-512 BF16 or AMX); elsewhere bfloat16 is emul
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 
@@ -48,3 +49,10 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
     if device == "mps":
         return torch.float16
     return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation of every ``nn.Linear`` (CPU only; opt-in with ``RAG_QUANTIZE=int8``)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model.float(), {torch.nn.Linear}, dtype=torch.qint8)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -71,29 +72,38 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(
         self,
-        model: str,
+        model: Any,
         device: str = "cpu",
         dtype: object = None,
         dimension: int = 0,
         query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query",
         batch_size: int = 16,
+        quantize: str = "none",
     ) -> None:
-        try:
-            from sentence_transformers import SentenceTransformer
+        """``model``: a hub id or a local folder, or an already-built ``SentenceTransformer`` (the benchmark's)."""
+        if not isinstance(model, str):
+            self.model = model
+        else:
+            try:
+                from sentence_transformers import SentenceTransformer
 
-            self.model = SentenceTransformer(
-                model,
-                device=device,
-                model_kwargs={"dtype": dtype} if dtype is not None else None,
-                processor_kwargs={"padding_side": "left"},
-            )
-        except Exception as exc:  # hub errors, missing files, bad configs: all one remedy
-            raise ModelLoadError(
-                f"Could not load the embedding model {model!r} ({brief(exc)}). "
-                "Set RAG_EMBEDDING_MODEL to a Hugging Face hub id you can download, or to a local folder "
-                "that holds a sentence-transformers model."
-            ) from exc
-        self.name = model
+                self.model = SentenceTransformer(
+                    model,
+                    device=device,
+                    model_kwargs={"dtype": dtype} if dtype is not None else None,
+                    processor_kwargs={"padding_side": "left"},
+                )
+            except Exception as exc:  # hub errors, missing files, bad configs: all one remedy
+                raise ModelLoadError(
+                    f"Could not load the embedding model {model!r} ({brief(exc)}). "
+                    "Set RAG_EMBEDDING_MODEL to a Hugging Face hub id you can download, or to a local folder "
+                    "that holds a sentence-transformers model."
+                ) from exc
+        if quantize == "int8":
+            from rag.devices import quantize_int8
+
+            self.model = quantize_int8(self.model)
+        self.name = model if isinstance(model, str) else "in-memory model"
         full = self.model.get_embedding_dimension()
         if dimension > full:
             raise ModelLoadError(f"RAG_EMBEDDING_DIM={dimension} is larger than the model's size {full}.")

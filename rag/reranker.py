@@ -4,8 +4,10 @@ The prompt is the model card's, to the byte: a fixed system prefix, then
 ``<Instruct>: {instruction}\\n<Query>: {query}\\n<Document>: {doc}``, then the ``<think>\\n\\n</think>\\n\\n``
 suffix. The score is softmax over the "no"/"yes" logits at the last position.
 
-Faster than the card's code but the same numbers: each prompt runs without padding in length order, only the last
-position's hidden state goes through the LM head, and only the "yes" and "no" rows of that head are used.
+Faster than the card's code but the same numbers: on the CPU the tokens every prompt shares (system prefix,
+instruction, query) run once and each passage runs on their KV cache, without padding; only the last position's
+hidden state goes through the LM head, and only the "yes" and "no" rows of that head are used; scores are kept in an
+LRU cache keyed by (instruction, query, passage). On a GPU, prompts run in length-sorted padded batches instead.
 ``tests/test_reranker.py`` holds the card's recipe and checks the two agree.
 
 Leaves out: device and dtype choice (``rag.devices``).
@@ -14,7 +16,9 @@ Leaves out: device and dtype choice (``rag.devices``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from rag.errors import ModelLoadError, brief
 
@@ -41,43 +45,63 @@ class Reranker(ABC):
 
 
 class Qwen3Reranker(Reranker):
-    """Qwen3-Reranker (or any causal LM trained on the same yes/no format) from a hub id or a local folder."""
+    """Qwen3-Reranker (or any causal LM trained on the same yes/no format) from a hub id or a local folder.
+
+    ``model`` may also be an already-built causal LM, with its ``tokenizer`` (the benchmark does that).
+    """
 
     def __init__(
         self,
-        model: str,
+        model: Any,
         device: str = "cpu",
         dtype: object = None,
         instruction: str = DEFAULT_INSTRUCTION,
         max_length: int = 8192,
         batch_size: int = 1,
+        tokenizer: Any = None,
+        prefix_cache: bool = True,
+        cache_size: int = 4096,
+        quantize: str = "none",
     ) -> None:
-        try:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+        import torch
 
-            self.tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
-            self.model = (
-                AutoModelForCausalLM.from_pretrained(model, dtype=dtype or torch.float32).to(device).eval()
-            )
-        except Exception as exc:
-            raise ModelLoadError(
-                f"Could not load the reranker model {model!r} ({brief(exc)}). "
-                "Set RAG_RERANKER_MODEL to a Hugging Face hub id you can download, or to a local folder "
-                "that holds a Qwen3-Reranker-style causal LM."
-            ) from exc
-        self.name = model
+        if isinstance(model, str):
+            try:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+                model_obj = AutoModelForCausalLM.from_pretrained(model, dtype=dtype or torch.float32)
+            except Exception as exc:
+                raise ModelLoadError(
+                    f"Could not load the reranker model {model!r} ({brief(exc)}). "
+                    "Set RAG_RERANKER_MODEL to a Hugging Face hub id you can download, or to a local folder "
+                    "that holds a Qwen3-Reranker-style causal LM."
+                ) from exc
+            self.name = model
+        else:
+            model_obj, self.name = model, getattr(model, "name_or_path", "") or type(model).__name__
+        self.tokenizer = tokenizer
+        self.model = model_obj.to(device).eval()
         self.device = device
         self.instruction = instruction
         self.max_length = max_length
         self.batch_size = batch_size
+        self.prefix_cache = prefix_cache
         ids = self.tokenizer.convert_tokens_to_ids(["no", "yes"])
         if None in ids or self.tokenizer.unk_token_id in ids:
-            raise ModelLoadError(f"{model!r} has no 'yes'/'no' tokens; RAG_RERANKER_MODEL must be a Qwen3-Reranker.")
+            raise ModelLoadError(
+                f"{self.name!r} has no 'yes'/'no' tokens; RAG_RERANKER_MODEL must be a Qwen3-Reranker."
+            )
         # (2, hidden): the LM head rows for "no" and "yes"; the rest of the vocabulary is never computed.
         self.head = self.model.get_output_embeddings().weight[ids].detach().float().clone()
+        if quantize == "int8":
+            from rag.devices import quantize_int8
+
+            self.model = quantize_int8(self.model)
         self.prefix = self.tokenizer.encode(SYSTEM_PREFIX, add_special_tokens=False)
         self.suffix = self.tokenizer.encode(SUFFIX, add_special_tokens=False)
+        self._scores: OrderedDict[tuple[str, str, str], float] = OrderedDict()  # LRU: (instruction, query, doc)
+        self._cache_size = cache_size
 
     def encode(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[list[int]]:
         """The token ids of each full prompt, truncated as the model card does."""
@@ -92,9 +116,35 @@ class Qwen3Reranker(Reranker):
         return [self.prefix + ids + self.suffix for ids in body]
 
     def score(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[float]:
+        instruction = instruction or self.instruction
+        keys = [(instruction, query, p) for p in passages]
+        todo = [i for i, k in enumerate(keys) if k not in self._scores]
+        if todo:
+            prompts = self.encode(query, [passages[i] for i in todo], instruction)
+            if self.prefix_cache and self.batch_size == 1 and len(prompts) > 1:
+                fresh = self._score_shared_prefix(prompts)
+            else:
+                fresh = self._score_batches(prompts)
+            for i, p in zip(todo, fresh, strict=True):
+                self._scores[keys[i]] = p
+        out = []
+        for k in keys:
+            self._scores.move_to_end(k)
+            out.append(self._scores[k])
+        while len(self._scores) > self._cache_size:
+            self._scores.popitem(last=False)
+        return out
+
+    def _p_yes(self, hidden: Any) -> list[float]:
         import torch
 
-        prompts = self.encode(query, passages, instruction)
+        logits = hidden.float() @ self.head.T  # (batch, 2): no, yes
+        return torch.log_softmax(logits, dim=-1)[:, 1].exp().tolist()
+
+    def _score_batches(self, prompts: list[list[int]]) -> list[float]:
+        """Length-sorted batches, left-padded; one prompt per batch means no padding at all."""
+        import torch
+
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         scores = [0.0] * len(prompts)
         pad = self.tokenizer.pad_token_id or 0
@@ -107,8 +157,37 @@ class Qwen3Reranker(Reranker):
                     [[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in batch], device=self.device
                 )
                 hidden = self.model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, -1]
-                logits = hidden.float() @ self.head.T  # (batch, 2): no, yes
-                p_yes = torch.log_softmax(logits, dim=-1)[:, 1].exp().tolist()
-                for i, p in zip(batch, p_yes, strict=True):
+                for i, p in zip(batch, self._p_yes(hidden), strict=True):
                     scores[i] = p
+        return scores
+
+    def _score_shared_prefix(self, prompts: list[list[int]]) -> list[float]:
+        """Run the tokens every prompt shares (system prefix, instruction, query) once, then each rest on its cache.
+
+        The shared part is the longest common prefix of the token ids themselves, so every prompt sees exactly
+        the tokens it would see alone; RoPE makes the positions match too.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        first, shared = prompts[0], min(len(p) for p in prompts) - 1  # each prompt keeps at least one own token
+        for ids in prompts[1:]:
+            n = 0
+            while n < shared and ids[n] == first[n]:
+                n += 1
+            shared = n
+        if shared < 8:
+            return self._score_batches(prompts)
+        scores = []
+        with torch.inference_mode():
+            cache = DynamicCache(config=self.model.config)
+            head = torch.tensor([prompts[0][:shared]], device=self.device)
+            self.model.model(input_ids=head, past_key_values=cache, use_cache=True)
+            for ids in prompts:
+                rest = torch.tensor([ids[shared:]], device=self.device)
+                positions = torch.arange(shared, len(ids), device=self.device).unsqueeze(0)
+                out = self.model.model(input_ids=rest, past_key_values=cache, use_cache=True,
+                                       position_ids=positions)
+                scores += self._p_yes(out.last_hidden_state[:, -1])
+                cache.crop(shared - len(ids))  # drop this passage, keep the shared prefix
         return scores

@@ -92,3 +92,30 @@ def test_prompt_is_the_model_cards(reranker_path: str) -> None:
 def test_missing_model_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="RAG_RERANKER_MODEL.*local folder"):
         Qwen3Reranker(str(tmp_path / "no-such-model"))
+
+
+def test_shared_prefix_path_runs_and_agrees_with_plain_batches(reranker_path: str, monkeypatch) -> None:
+    r = Qwen3Reranker(reranker_path, dtype=torch.float32, cache_size=0)
+    calls: list[int] = []
+    plain = r._score_batches
+    monkeypatch.setattr(r, "_score_batches", lambda prompts: calls.append(len(prompts)) or plain(prompts))
+    shared = r.score(QUERY, DOCS)
+    assert calls == []  # the shared-prefix path did the work
+    assert shared == pytest.approx(plain(r.encode(QUERY, DOCS)), abs=1e-5)
+
+
+def test_scores_are_cached_per_instruction_query_and_passage(reranker_path: str, monkeypatch) -> None:
+    r = Qwen3Reranker(reranker_path, dtype=torch.float32, cache_size=3)
+    first = r.score(QUERY, DOCS[:3])
+    monkeypatch.setattr(r, "_score_shared_prefix", lambda prompts: pytest.fail("cached scores were recomputed"))
+    monkeypatch.setattr(r, "_score_batches", lambda prompts: pytest.fail("cached scores were recomputed"))
+    assert r.score(QUERY, DOCS[:3][::-1]) == first[::-1]
+    monkeypatch.undo()
+    other = r.score(QUERY, DOCS[:3], instruction="Another task")  # a new key: computed, and the LRU evicts
+    assert other != first and len(r._scores) == 3
+
+
+def test_int8_is_opt_in_and_close(reranker_path: str) -> None:
+    exact = Qwen3Reranker(reranker_path, dtype=torch.float32).score(QUERY, DOCS)
+    quant = Qwen3Reranker(reranker_path, dtype=torch.float32, quantize="int8").score(QUERY, DOCS)
+    assert quant == pytest.approx(exact, abs=0.05)

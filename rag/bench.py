@@ -1,0 +1,353 @@
+"""``python -m rag bench``: the tutorial's code against the project's own path, in one process and one run.
+
+Both run on the Milvus FAQ corpus with models of the exact Qwen3-0.6B shapes and random weights (speed does not
+depend on the weight values), saved to disk and loaded the way the real ones are: the project's side goes through
+``Pipeline`` itself, so the figures are those of ``rag search`` and the app. Every time is also put beside the
+compute floor: the FLOPs of the real tokens divided by the matmul rate measured in the same run.
+
+Leaves out: quality (``rag eval``), and Milvus at scale (``--scale``).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+QUESTION = "How is data stored in milvus?"
+MATMUL = (512, 1024, 3072)  # (tokens, hidden, intermediate): the shapes of a Qwen3-0.6B MLP on a short prompt
+
+
+def matmul_gflops(dtype: Any, seconds: float = 1.5) -> float:
+    """Measured matmul rate at the model's shapes, in GFLOP/s."""
+    import torch
+
+    m, k, n = MATMUL
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def forward_flops(config: Any, tokens: int) -> float:
+    """FLOPs of one causal forward pass over ``tokens`` tokens: the linear layers plus causal attention."""
+    h, heads, kv, hd = config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim
+    per_layer = h * heads * hd * 2 + h * kv * hd * 2 + 3 * h * config.intermediate_size  # q, o, k, v, MLP
+    linear = 2 * per_layer * tokens
+    attention = 2 * 2 * heads * hd * tokens * (tokens + 1) / 2  # QK^T and AV over the causal triangle
+    return config.num_hidden_layers * (linear + attention)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the tutorial's code, as published (Milvus "Hands-on RAG with Qwen3 Embedding and Reranking Models") -----------
+def tutorial_chunks(folder: Path) -> list[str]:
+    lines: list[str] = []
+    for path in sorted(folder.glob("*.md")):
+        lines += path.read_text(encoding="utf-8").split("# ")
+    return lines
+
+
+def tutorial_ingest(model: Any, client: Any, lines: list[str]) -> None:
+    def emb_text(text: str) -> list[float]:
+        return model.encode([text])[0].tolist()
+
+    client.create_collection("tutorial", dimension=model.get_embedding_dimension(), metric_type="IP",
+                             consistency_level="Strong")
+    data = [{"id": i, "vector": emb_text(line), "text": line} for i, line in enumerate(lines)]
+    client.insert(collection_name="tutorial", data=data)
+
+
+def tutorial_rerank(model: Any, tokenizer: Any, query: str, documents: list[str]) -> list[float]:
+    import torch
+
+    token_false_id = tokenizer.convert_tokens_to_ids("no")
+    token_true_id = tokenizer.convert_tokens_to_ids("yes")
+    max_length = 8192
+    prefix = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the "
+              "Instruct provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n")
+    suffix = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    prefix_tokens = tokenizer.encode(prefix, add_special_tokens=False)
+    suffix_tokens = tokenizer.encode(suffix, add_special_tokens=False)
+    task = "Given a web search query, retrieve relevant passages that answer the query"
+    pairs = [f"<Instruct>: {task}\n<Query>: {query}\n<Document>: {doc}" for doc in documents]
+    inputs = tokenizer(pairs, padding=False, truncation="longest_first", return_attention_mask=False,
+                       max_length=max_length - len(prefix_tokens) - len(suffix_tokens))
+    for i, ele in enumerate(inputs["input_ids"]):
+        inputs["input_ids"][i] = prefix_tokens + ele + suffix_tokens
+    inputs = tokenizer.pad(inputs, padding=True, return_tensors="pt", max_length=max_length)
+    with torch.no_grad():
+        batch_scores = model(**inputs).logits[:, -1, :]
+        true_vector = batch_scores[:, token_true_id]
+        false_vector = batch_scores[:, token_false_id]
+        batch_scores = torch.nn.functional.log_softmax(torch.stack([false_vector, true_vector], dim=1), dim=1)
+        return batch_scores[:, 1].exp().tolist()
+
+
+# -- the run --------------------------------------------------------------------------------------------------------
+def build_models(folder: Path, corpus: Path) -> tuple[Path, Path]:
+    from rag.random_models import QWEN3_0_6B, build_pair
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(corpus.glob("*.md"))]
+    return build_pair(folder, texts, shape=QWEN3_0_6B)
+
+
+def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
+    import torch
+    from pymilvus import MilvusClient
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from rag.devices import cpu_has_native_bf16, pick_device, pick_dtype
+    from rag.pipeline import Pipeline
+    from rag.settings import load_settings
+
+    fp32 = matmul_gflops(torch.float32)
+    bf16 = matmul_gflops(torch.bfloat16)
+    machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "fp32_gflops": round(fp32, 1),
+               "bf16_gflops": round(bf16, 1), "native_bf16": cpu_has_native_bf16()}
+    log(f"machine: {machine}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        log("building Qwen3-0.6B-shaped random models …")
+        emb_dir, rr_dir = build_models(tmp_path / "models", corpus)
+        config = AutoConfig.from_pretrained(rr_dir)
+
+        # The tutorial: float32 defaults, one chunk at a time, one padded batch of 10 with full logits.
+        log("tutorial: ingest …")
+        tut_embedder = SentenceTransformer(str(emb_dir), device="cpu")
+        client = MilvusClient(str(tmp_path / "tutorial.db"))
+        lines = tutorial_chunks(corpus)
+        t0 = time.perf_counter()
+        tutorial_ingest(tut_embedder, client, lines)
+        tutorial_ingest_s = time.perf_counter() - t0
+        found = client.search("tutorial", data=tut_embedder.encode([QUESTION], prompt_name="query").tolist(),
+                              limit=10, search_params={"metric_type": "IP"}, output_fields=["text"])
+        candidates = [r["entity"]["text"] for r in found[0]]
+        client.close()
+        del tut_embedder
+        gc.collect()
+        log("tutorial: rerank …")
+        tut_tokenizer = AutoTokenizer.from_pretrained(rr_dir, padding_side="left")
+        tut_reranker = AutoModelForCausalLM.from_pretrained(rr_dir).eval()
+        t0 = time.perf_counter()
+        reference = tutorial_rerank(tut_reranker, tut_tokenizer, QUESTION, candidates)
+        tutorial_rerank_s = time.perf_counter() - t0
+        del tut_reranker
+        gc.collect()
+
+        # The project: the product's own Pipeline, with the settings' automatic device and dtype.
+        settings = load_settings(env_file=None, environ={}, embedding_model=str(emb_dir), reranker_model=str(rr_dir),
+                                 milvus_uri=str(tmp_path / "project.db"))
+        device = pick_device(settings.device)
+        dtype = pick_dtype(settings.dtype, device)
+        rate = bf16 if dtype == torch.bfloat16 and cpu_has_native_bf16() else fp32
+        pipeline = Pipeline(settings)
+        log(f"project: ingest ({device}, {dtype}) …")
+        _ = pipeline.embedder, pipeline.reranker  # loaded outside the timers, as in the app
+        t0 = time.perf_counter()
+        report = pipeline.ingest([corpus / "*.md"])
+        project_ingest_s = time.perf_counter() - t0
+        dense_times = []
+        for _ in range(5):
+            dense_times.append(sum(vars(pipeline.dense(QUESTION).timings).values()))
+        log("project: rerank …")
+        reranker = pipeline.reranker
+        reranker._scores.clear()
+        t0 = time.perf_counter()
+        scores = reranker.score(QUESTION, candidates)
+        project_rerank_s = time.perf_counter() - t0
+
+        prompts = reranker.encode(QUESTION, candidates)
+        rerank_floor = sum(forward_flops(config, len(p)) for p in prompts) / (rate * 1e9)
+        chunk_tokens = [len(pipeline.embedder.model.tokenizer(c)["input_ids"]) for c in _project_texts(pipeline)]
+        ingest_floor = sum(forward_flops(config, n) for n in chunk_tokens) / (rate * 1e9)
+        top3 = sorted(range(10), key=lambda i: -reference[i])[:3]
+        result: dict[str, Any] = {
+            "machine": machine,
+            "rerank": {
+                "candidates": len(candidates), "tokens": sum(map(len, prompts)),
+                "tutorial_s": round(tutorial_rerank_s, 2), "project_s": round(project_rerank_s, 2),
+                "floor_s": round(rerank_floor, 2), "max_abs_diff": float(f"{max_abs_diff(scores, reference):.2e}"),
+                "top3_same": top3 == sorted(range(10), key=lambda i: -scores[i])[:3],
+            },
+            "ingest": {
+                "chunks": report.chunks_added, "tutorial_chunks": len(lines), "tokens": sum(chunk_tokens),
+                "tutorial_s": round(tutorial_ingest_s, 2), "project_s": round(project_ingest_s, 2),
+                "floor_s": round(ingest_floor, 2),
+            },
+            "dense_top3_s": round(sorted(dense_times)[len(dense_times) // 2], 3),
+            "dtype": str(dtype).replace("torch.", ""),
+        }
+        del pipeline, reranker
+        gc.collect()
+        if int8:
+            log("project, int8 (opt-in): rerank …")
+            result["int8"] = int8_rerank(rr_dir, candidates, reference)
+        log("peak RSS of the product with both models loaded (a fresh process) …")
+        result["peak_rss_mb"] = product_rss_mb(emb_dir, rr_dir, corpus, tmp_path / "rss.db")
+        result["bench_process_peak_rss_mb"] = round(peak_rss_mb())
+    return result
+
+
+def _project_texts(pipeline: Any) -> list[str]:
+    rows = pipeline.store.client.query(pipeline.store.collection, filter="", output_fields=["text"], limit=16384)
+    return [r["text"] for r in rows]
+
+
+def max_abs_diff(a: list[float], b: list[float]) -> float:
+    return max(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
+def int8_rerank(rr_dir: Path, candidates: list[str], reference: list[float]) -> dict[str, Any]:
+    from rag.reranker import Qwen3Reranker
+
+    reranker = Qwen3Reranker(str(rr_dir), quantize="int8")
+    t0 = time.perf_counter()
+    scores = reranker.score(QUESTION, candidates)
+    seconds = time.perf_counter() - t0
+    top3 = sorted(range(len(reference)), key=lambda i: -reference[i])[:3]
+    return {"rerank_s": round(seconds, 2), "max_abs_diff": float(f"{max_abs_diff(scores, reference):.2e}"),
+            "top3_same": top3 == sorted(range(len(scores)), key=lambda i: -scores[i])[:3]}
+
+
+_RSS_PROBE = """
+import json, resource, sys
+from rag.pipeline import Pipeline
+from rag.settings import load_settings
+s = load_settings(env_file=None, environ={}, embedding_model=sys.argv[1], reranker_model=sys.argv[2],
+                  milvus_uri=sys.argv[4])
+p = Pipeline(s)
+p.ingest([sys.argv[3] + "/product_faq.md"])
+p.retrieve("How is data stored in milvus?")
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]  # this process's own peak
+print(json.dumps(int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+"""
+
+
+def product_rss_mb(emb_dir: Path, rr_dir: Path, corpus: Path, uri: Path) -> float:
+    """Peak RSS of a fresh process that loads both models through the product code and answers one question.
+
+    Read from /proc's VmHWM where there is one: ``ru_maxrss`` survives exec on Linux, so it would report the
+    benchmark's own (much larger) peak.
+    """
+    from rag.settings import ROOT
+
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(emb_dir), str(rr_dir), str(corpus), str(uri)],
+                         capture_output=True, text=True, cwd=ROOT, check=True, timeout=900)
+    return round(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def table(r: dict[str, Any]) -> str:
+    m, rr, ing = r["machine"], r["rerank"], r["ingest"]
+    rows = [
+        f"Machine: {m['cpu']}, {m['threads']} threads; matmul {m['fp32_gflops']} GFLOP/s fp32, "
+        f"{m['bf16_gflops']} bf16 (native bf16: {m['native_bf16']}); project dtype {r['dtype']}",
+        "",
+        f"{'':34}{'tutorial':>10}{'project':>10}{'floor':>9}{'speed-up':>10}{'x floor':>9}",
+        f"{'Rerank ' + str(rr['candidates']) + ' candidates (' + str(rr['tokens']) + ' tok)':34}"
+        f"{rr['tutorial_s']:>9.2f}s{rr['project_s']:>9.2f}s{rr['floor_s']:>8.2f}s"
+        f"{rr['tutorial_s'] / rr['project_s']:>9.1f}x{rr['project_s'] / rr['floor_s']:>8.2f}x",
+        f"{'Ingest ' + str(ing['chunks']) + ' chunks (' + str(ing['tokens']) + ' tok)':34}"
+        f"{ing['tutorial_s']:>9.2f}s{ing['project_s']:>9.2f}s{ing['floor_s']:>8.2f}s"
+        f"{ing['tutorial_s'] / ing['project_s']:>9.1f}x{ing['project_s'] / ing['floor_s']:>8.2f}x",
+        "",
+        f"Same scores: max |project - tutorial| = {rr['max_abs_diff']:.1e}, top-3 order same: {rr['top3_same']}",
+        f"Dense top-3 (question to hits, models loaded): {r['dense_top3_s']:.3f} s",
+        f"Peak RSS, product with both models loaded: {r['peak_rss_mb']:.0f} MB",
+    ]
+    if "int8" in r:
+        q = r["int8"]
+        rows.append(f"int8 (opt-in): rerank {q['rerank_s']:.2f} s, max |diff| {q['max_abs_diff']:.1e}, "
+                    f"top-3 same: {q['top3_same']}")
+    return "\n".join(rows)
+
+
+# -- Milvus at scale (--scale) --------------------------------------------------------------------------------------
+SCALE_INDEXES = {"FLAT": {}, "HNSW": {"M": 16, "efConstruction": 200}, "IVF_FLAT": {"nlist": 1024}}
+SEARCH_PARAMS = {"FLAT": {}, "HNSW": {"ef": 64}, "IVF_FLAT": {"nprobe": 16}}
+
+
+def scale(uri: str, sizes: list[int], dim: int = 1024, queries: int = 20, log: Any = print) -> list[dict[str, Any]]:
+    """Search latency (median of ``queries``, top 10) and recall@10 against FLAT, per index type and size.
+
+    Vectors are random unit vectors: latency depends on the count and the dimension, not on the values.
+    """
+    import numpy as np
+    from pymilvus import DataType, MilvusClient
+
+    rng = np.random.default_rng(0)
+    client = MilvusClient(uri)
+    rows: list[dict[str, Any]] = []
+    for n in sizes:
+        vectors = rng.standard_normal((n, dim), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        probes = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal((queries, dim)).astype(
+            np.float32)
+        exact: list[list[int]] = []
+        for kind, params in SCALE_INDEXES.items():
+            if kind == "IVF_FLAT" and n < 40 * params["nlist"]:
+                continue  # too few vectors to train that many lists
+            name = f"scale_{kind.lower()}_{n}"
+            if client.has_collection(name):
+                client.drop_collection(name)
+            schema = client.create_schema(auto_id=False)
+            schema.add_field("id", DataType.INT64, is_primary=True)
+            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+            index = client.prepare_index_params()
+            index.add_index("vector", index_type=kind, metric_type="IP", params=params)
+            client.create_collection(name, schema=schema, index_params=index)
+            t0 = time.perf_counter()
+            for start in range(0, n, 5000):
+                part = vectors[start : start + 5000]
+                client.insert(name, [{"id": start + i, "vector": v} for i, v in enumerate(part.tolist())])
+            client.flush(name)
+            build_s = time.perf_counter() - t0
+            times, found = [], []
+            for q in probes:
+                t0 = time.perf_counter()
+                hits = client.search(name, data=[q.tolist()], limit=10, search_params={"metric_type": "IP",
+                                                                                      "params": SEARCH_PARAMS[kind]})
+                times.append(time.perf_counter() - t0)
+                found.append([h["id"] for h in hits[0]])
+            if kind == "FLAT":
+                exact = found
+            recall = np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)])
+            row = {"vectors": n, "index": kind, "insert_and_build_s": round(build_s, 1),
+                   "search_ms_p50": round(1000 * sorted(times)[len(times) // 2], 2), "recall@10": round(recall, 3)}
+            log(row)
+            rows.append(row)
+            client.drop_collection(name)
+    client.close()
+    return rows
+
+
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    out = [f"{'vectors':>9} {'index':<9}{'insert+build':>14}{'search p50':>12}{'recall@10':>11}"]
+    for r in rows:
+        out.append(f"{r['vectors']:>9} {r['index']:<9}{r['insert_and_build_s']:>13.1f}s"
+                   f"{r['search_ms_p50']:>9.2f} ms{r['recall@10']:>11.3f}")
+    return "\n".join(out)

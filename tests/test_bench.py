@@ -1,0 +1,49 @@
+"""The benchmark's pieces, without timing anything: FLOP counts, the tutorial's code, the report's forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_reranker import DOCS, QUERY, card_reference
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config
+
+from rag import bench
+from rag.random_models import QWEN3_0_6B
+
+
+def test_forward_flops_counts_linear_layers_and_causal_attention() -> None:
+    config = Qwen3Config(**QWEN3_0_6B)
+    # per layer: q 1024x2048, k and v 1024x1024, o 2048x1024, MLP 3 x 1024x3072 = 15,728,640 weights
+    per_token_linear = 2 * 15_728_640 * 28
+    attention_1 = 2 * 2 * 16 * 128 * 1 * 28  # one token attends to itself
+    assert bench.forward_flops(config, 1) == per_token_linear + attention_1
+    assert bench.forward_flops(config, 350) == pytest.approx(350 * per_token_linear + 2 * 2 * 2048 * 350 * 351 / 2 * 28)
+
+
+def test_the_tutorials_rerank_code_is_the_model_cards(tiny_models) -> None:
+    path = str(tiny_models[1])
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    assert bench.tutorial_rerank(model, tokenizer, QUERY, DOCS) == pytest.approx(card_reference(path, QUERY, DOCS),
+                                                                                 abs=1e-6)
+
+
+def test_tutorial_chunks_are_its_split(faq_dir: Path) -> None:
+    assert len(bench.tutorial_chunks(faq_dir)) == 72  # as the tutorial (and PROVENANCE.txt) count them
+
+
+def test_table_shows_every_figure() -> None:
+    result = {
+        "machine": {"cpu": "X", "threads": 2, "fp32_gflops": 100.0, "bf16_gflops": 1.0, "native_bf16": False},
+        "rerank": {"candidates": 10, "tokens": 3500, "tutorial_s": 60.0, "project_s": 30.0, "floor_s": 25.0,
+                   "max_abs_diff": 1e-6, "top3_same": True},
+        "ingest": {"chunks": 62, "tutorial_chunks": 72, "tokens": 9000, "tutorial_s": 20.0, "project_s": 10.0,
+                   "floor_s": 8.0},
+        "dense_top3_s": 0.12, "peak_rss_mb": 3000, "dtype": "float32",
+        "int8": {"rerank_s": 12.0, "max_abs_diff": 0.01, "top3_same": False},
+    }
+    text = bench.table(result)
+    assert "2.0x" in text and "1.20x" in text and "1.25x" in text and "0.120 s" in text and "3000 MB" in text
+    assert "int8 (opt-in): rerank 12.00 s" in text
