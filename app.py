@@ -8,8 +8,10 @@ answer with its sources). The Evaluate tab scores a labelled set through the sam
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -100,20 +102,36 @@ def chat_turn(
 
 def evaluation_view(
     pipeline: Pipeline, path: str, split: str = "test", limit: float | None = 0, lang: str = "",
-    progress: Any = None,
+    progress: Any = None, allowed: Sequence[Path] | None = None,
 ) -> tuple[str, str]:
-    """(metrics HTML, reranking changes HTML) for a BEIR folder or a CSV, run through the app's pipeline."""
+    """(metrics HTML, reranking changes HTML) for a BEIR folder or a CSV, run through the app's pipeline.
+
+    A typed server path must lie under one of ``allowed`` (a hosted app must not read any file a visitor names).
+    """
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
             progress((done, total), desc="Embedding the corpus" if stage == "embedding" else "Asking the questions",
                      unit="documents" if stage == "embedding" else "questions")
 
     try:
+        if allowed is not None and not any(_inside(Path(path or EVAL_SET), root) for root in allowed):
+            raise RAGError(f"The app only reads evaluation sets under {', '.join(map(str, allowed))}. Upload a CSV, "
+                           "move the set there, or add its folder to RAG_EVAL_PATHS.")
         evalset = load_set(path or EVAL_SET, (split or "test").strip(), int(limit or 0) or None, lang.strip() or None)
         result = evaluate(pipeline, evalset, EVAL_MODES, progress=report)
     except RAGError as exc:
         raise gr.Error(str(exc)) from None
     return render.eval_metrics(result), render.eval_changes(result)
+
+
+def eval_roots(settings: Settings) -> list[Path]:
+    """The folders the Evaluate tab may read typed paths from: the shipped sets, the data folder, RAG_EVAL_PATHS."""
+    extra = [Path(p) for p in settings.eval_paths.split(os.pathsep) if p.strip()]
+    return [p.expanduser().resolve() for p in (EVAL_SET.parent, Path(settings.data_dir), *extra)]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.expanduser().resolve().is_relative_to(root)
 
 
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
@@ -130,7 +148,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     def run_evaluation(
         path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
     ) -> tuple[str, str]:
-        return evaluation_view(pipeline, upload or path, split, limit, lang, progress)
+        allowed = None if upload else eval_roots(settings)
+        return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
 
     def search_api(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
         """Dense top-k and reranked top-k (and all N candidates) for a question, with timings."""

@@ -57,6 +57,7 @@ class Settings:
     docs: str = ""  # RAG_DOCS: the folder the app indexes on first start, instead of the Milvus FAQ
     data_dir: str = "data"  # uploads and the downloaded default corpus
     max_upload_files: int = 50
+    eval_paths: str = ""  # RAG_EVAL_PATHS: more folders the app's Evaluate tab may read (os.pathsep-separated)
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
 

@@ -96,3 +96,19 @@ def test_build_app_names_its_api(pipeline: Pipeline) -> None:
     demo = build_app(pipeline, Library(pipeline))
     names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
     assert {"search", "ask"} <= names
+
+
+def test_evaluate_tab_reads_only_allowed_server_paths(pipeline: Pipeline, tmp_path: Path) -> None:
+    import gradio as gr
+
+    from app import EVAL_SET, eval_roots, evaluation_view
+
+    outside = tmp_path / "secret.csv"
+    outside.write_text("question,expected_source\nq,x\n")
+    roots = eval_roots(pipeline.settings)
+    with pytest.raises(gr.Error, match="RAG_EVAL_PATHS"):
+        evaluation_view(pipeline, str(outside), allowed=roots)
+    with pytest.raises(gr.Error, match="RAG_EVAL_PATHS"):
+        evaluation_view(pipeline, str(EVAL_SET.parent / ".." / ".." / "README.md"), allowed=roots)
+    metrics, _ = evaluation_view(pipeline, str(EVAL_SET), lang="en", allowed=roots)
+    assert "<table" in metrics

@@ -150,6 +150,14 @@ def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_m
         report = page.locator("#report").inner_text()
         assert "Added 2 chunks from 2 files" in report and "escape.md" in report and "unsafe path" in report
         page.screenshot(path=str(SHOTS / "documents.png"), full_page=True)
+
+        # Evaluate tab: the shipped FAQ set, through the same pipeline, dense/hybrid/rerank side by side.
+        page.get_by_role("tab", name="Evaluate").click()
+        page.locator("#evaluate").click()
+        page.locator("#eval-metrics table").wait_for(timeout=120000)
+        metrics = page.locator("#eval-metrics").inner_text()
+        assert "ndcg@10" in metrics.lower() and "Reranked" in metrics and "Hybrid" in metrics
+        page.screenshot(path=str(SHOTS / "evaluate.png"), full_page=True)
     finally:
         stop(proc)
 
