@@ -229,6 +229,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrieval_options(p: argparse.ArgumentParser, top_k_help: str) -> None:
+    """The options ``search`` and ``ask`` share."""
+    p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
+    p.add_argument("--top-k", type=int, metavar="K", help=top_k_help)
+    p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,17 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="dense top-k and reranked top-k, side by side")
     p.add_argument("question", nargs="*", metavar="QUESTION")
     p.add_argument("--questions", metavar="FILE", help="a file with one question per line")
-    p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
-    p.add_argument("--top-k", type=int, metavar="K", help="results kept in each ranking (RAG_TOP_K)")
-    p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
+    _retrieval_options(p, top_k_help="results kept in each ranking (RAG_TOP_K)")
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("ask", help="a streamed answer grounded in the reranked passages, then its sources")
     p.add_argument("question", nargs="+", metavar="QUESTION")
-    p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
-    p.add_argument("--top-k", type=int, metavar="K", help="passages given to the LLM (RAG_TOP_K)")
-    p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
+    _retrieval_options(p, top_k_help="passages given to the LLM (RAG_TOP_K)")
     p.add_argument("--json", action="store_true", help='print {"answer", "sources", "timings"} at the end')
     p.set_defaults(func=cmd_ask)
 
