@@ -82,6 +82,8 @@ def chat_turn(
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
         dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k), hybrid)
+        if dense.notice:
+            gr.Warning(dense.notice)
         parts["embed"], parts["search"] = dense.timings.embed_s, dense.timings.search_s
         yield show(render.comparison(dense, reranking=True), render.chart(dense))
         ranked = pipeline.rerank(dense, int(top_k), rerank_instruction or None)

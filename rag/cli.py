@@ -115,6 +115,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     for question in questions:
         result = pipeline.retrieve(question, args.candidates, args.top_k)
+        if result.notice:
+            print(f"note: {result.notice}", file=sys.stderr)
         if args.json:
             print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
         else:
@@ -125,6 +127,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     retrieval, answer = pipeline.ask(" ".join(args.question), candidates=args.candidates, top_k=args.top_k)
+    if retrieval.notice:
+        print(f"note: {retrieval.notice}", file=sys.stderr)
     for delta in answer:
         if not args.json and not (answer.error and delta.lstrip().startswith("⚠")):
             print(delta, end="", flush=True)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.documents import chunk_document, load_documents
+from rag.documents import chunk_document, load_documents, word_spans
 from rag.embedding import Embedder, Progress
 from rag.errors import EmptyCorpusError, EmptyQuestionError
 from rag.generation import AnswerStream, Generator, Turn
@@ -172,6 +172,7 @@ class Pipeline:
                 "python -m rag ingest PATH"
             )
         embedder = self.embedder if mode != "bm25" else None  # loaded outside the timer
+        question, notice = self._cap(question, embedder)
         t0 = time.perf_counter()
         vector = None
         if embedder is not None:
@@ -194,7 +195,7 @@ class Pipeline:
             for i, (c, score) in enumerate(found)
         )
         return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1),
-                         first_stage=mode)
+                         first_stage=mode, notice=notice)
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
@@ -212,7 +213,20 @@ class Pipeline:
         )
         timings = Timings(dense.timings.embed_s, dense.timings.search_s, time.perf_counter() - t0)
         return Retrieval(
-            dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage
+            dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage,
+            dense.notice,
+        )
+
+    def _cap(self, question: str, embedder: Embedder | None) -> tuple[str, str]:
+        """The question cut to ``max_question_tokens`` (and the embedder's own limit), and a notice if it was."""
+        limit = self.settings.max_question_tokens
+        if embedder is not None:
+            limit = min(limit, max(embedder.max_tokens - 32, 16))
+        spans = embedder.token_spans(question) if embedder is not None else word_spans(question)
+        if len(spans) <= limit:
+            return question, ""
+        return question[: spans[limit - 1][1]], (
+            f"The question was {len(spans)} tokens long; only its first {limit} were used (RAG_MAX_QUESTION_TOKENS)."
         )
 
     def retrieve(

@@ -45,6 +45,7 @@ class Settings:
     query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
     rerank_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
     rerank_max_tokens: int = 8192
+    max_question_tokens: int = 512  # a longer question is cut to this many embedding-model tokens, with a notice
     chunk_tokens: int = 512
     chunk_overlap: int = 64
     max_file_mb: float = 10.0
@@ -68,7 +69,7 @@ class Settings:
             raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
-        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens"):
+        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
         if self.embedding_dim < 0:

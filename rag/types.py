@@ -58,6 +58,7 @@ class Retrieval:
     top_k: int
     timings: Timings = field(default_factory=Timings)
     first_stage: str = "dense"  # how the candidates were found: "dense", "bm25" or "hybrid" (not in to_dict)
+    notice: str = ""  # e.g. that the question was cut to the token limit (not in to_dict: the JSON form is fixed)
 
     @property
     def dense(self) -> tuple[Hit, ...]:

@@ -68,3 +68,14 @@ def test_info_loads_no_model(make_settings) -> None:
     p = Pipeline(make_settings())
     info = p.info()
     assert info["chunks"] == 0 and info["device"] == "cpu" and p._embedder is None and p._reranker is None
+
+
+def test_a_huge_question_is_cut_with_a_notice(make_settings, faq_dir: Path) -> None:
+    p = Pipeline(make_settings(max_question_tokens=40))
+    p.ingest([faq_dir / "product_faq.md"])
+    question = "Where does Milvus store data? " + "🙂 ünïcödé 数据 \x07 " * 20_000  # ~100,000 characters
+    r = p.retrieve(question)
+    assert "only its first 40 were used" in r.notice and "RAG_MAX_QUESTION_TOKENS" in r.notice
+    assert len(p.embedder.token_spans(r.question)) == 40 and question.startswith(r.question)
+    assert len(r.candidates) == 10 and "notice" not in r.to_dict()
+    assert p.retrieve("Where does Milvus store data?").notice == ""
