@@ -38,26 +38,31 @@ def model_id(name: str) -> str:
     return str(path.resolve()) if path.is_dir() else name
 
 
-def load_embedder(settings: Settings) -> Embedder:
+def placement(settings: Settings) -> tuple[str, Any, str]:
+    """(device, dtype, quantize) for both models: int8 applies on the CPU only."""
     from rag.devices import pick_device, pick_dtype
-    from rag.embedding import SentenceTransformerEmbedder
 
     device = pick_device(settings.device)
+    return device, pick_dtype(settings.dtype, device), settings.quantize if device == "cpu" else "none"
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    from rag.embedding import SentenceTransformerEmbedder
+
+    device, dtype, quantize = placement(settings)
     return SentenceTransformerEmbedder(
-        settings.embedding_model, device, pick_dtype(settings.dtype, device), settings.embedding_dim,
-        settings.query_instruction, batch_size=16, quantize=settings.quantize if device == "cpu" else "none",
+        settings.embedding_model, device, dtype, settings.embedding_dim, settings.query_instruction, batch_size=16,
+        quantize=quantize,
     )
 
 
 def load_reranker(settings: Settings) -> Reranker:
-    from rag.devices import pick_device, pick_dtype
     from rag.reranker import Qwen3Reranker
 
-    device = pick_device(settings.device)
+    device, dtype, quantize = placement(settings)
     return Qwen3Reranker(
-        settings.reranker_model, device, pick_dtype(settings.dtype, device), settings.rerank_instruction,
-        settings.rerank_max_tokens, batch_size=1 if device == "cpu" else 16,
-        quantize=settings.quantize if device == "cpu" else "none",
+        settings.reranker_model, device, dtype, settings.rerank_instruction, settings.rerank_max_tokens,
+        batch_size=1 if device == "cpu" else 16, quantize=quantize,
     )
 
 

@@ -81,11 +81,6 @@ class Settings:
         """A copy with some settings changed (validated like the original)."""
         return dataclasses.replace(self, **changes)
 
-    @property
-    def milvus_is_lite(self) -> bool:
-        """True when the URI names a local Milvus Lite file rather than a server."""
-        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "grpc://", "unix:"))
-
 
 def env_name(setting: str) -> str:
     """The environment variable that overrides ``setting``."""

@@ -44,7 +44,11 @@ pytestmark = [
 ]
 
 
-def start_app(tmp: Path, env_extra: dict[str, str]) -> tuple[str, subprocess.Popen]:
+def start_app(tmp: Path, models: tuple[Path, Path], docs: Path, llm_url: str, key: str
+              ) -> tuple[str, subprocess.Popen]:
+    """``python app.py`` with the tiny models, ``docs`` as RAG_DOCS and the loopback LLM; returns once indexed."""
+    env_extra = {"RAG_EMBEDDING_MODEL": str(models[0]), "RAG_RERANKER_MODEL": str(models[1]), "RAG_DOCS": str(docs),
+                 "OPENAI_API_KEY": key, "OPENAI_BASE_URL": llm_url}
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "GRADIO_"))}
     env.update({"HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
@@ -53,8 +57,14 @@ def start_app(tmp: Path, env_extra: dict[str, str]) -> tuple[str, subprocess.Pop
     log = open(tmp / "app.log", "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=tmp, stdout=log,
                             stderr=subprocess.STDOUT)
-    wait_for_port(port, proc, seconds=120)
-    return f"http://127.0.0.1:{port}/", proc
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_port(port, proc, seconds=120)
+        wait_until_indexed(url)
+    except BaseException:
+        stop(proc)
+        raise
+    return url, proc
 
 
 def wait_until_indexed(url: str, seconds: float = 180) -> None:
@@ -98,11 +108,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_models, faq_dir, tmp_path) -> None:
-    url, proc = start_app(tmp_path, {"RAG_EMBEDDING_MODEL": str(tiny_models[0]),
-                                     "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DOCS": str(faq_dir),
-                                     "OPENAI_API_KEY": "sk-browser-test", "OPENAI_BASE_URL": llm.url})
+    url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-browser-test")
     try:
-        wait_until_indexed(url)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(url)
         page.locator("#question textarea").fill("Where does Milvus store data?")
@@ -168,11 +175,8 @@ def test_html_in_documents_never_runs(browser, tiny_models, tmp_path) -> None:
     (docs / "hostile.md").write_text(PAYLOADS)
     evil_answer = ['<img src="y" onerror="window.__xss=\'answer\'">', "<script>window.__xss='answer'</script>ok [1]"]
     with FakeOpenAI(Reply(chunks=evil_answer)) as server:
-        url, proc = start_app(tmp_path, {"RAG_EMBEDDING_MODEL": str(tiny_models[0]),
-                                         "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DOCS": str(docs),
-                                         "OPENAI_API_KEY": "sk-x", "OPENAI_BASE_URL": server.url})
+        url, proc = start_app(tmp_path, tiny_models, docs, server.url, "sk-x")
         try:
-            wait_until_indexed(url)
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             dialogs: list[str] = []
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from openai_server import FakeOpenAI, Reply
-from test_browser import start_app, stop, wait_until_indexed
+from test_browser import start_app, stop
 
 KEY = "sk-PLANTED-9f8e7d6c5b4a39281706"
 
@@ -18,11 +18,8 @@ def test_the_key_never_leaks(tiny_models, faq_dir: Path, tmp_path: Path) -> None
     from gradio_client import Client
 
     with FakeOpenAI() as server:
-        url, proc = start_app(tmp_path, {"RAG_EMBEDDING_MODEL": str(tiny_models[0]),
-                                         "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DOCS": str(faq_dir),
-                                         "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.url})
+        url, proc = start_app(tmp_path, tiny_models, faq_dir, server.url, KEY)
         try:
-            wait_until_indexed(url)
             client = Client(url, verbose=False)
             seen = [str(client.predict("Where does Milvus store data?", api_name="/ask"))]
             # The server echoes the key in its 401 message, as OpenAI's does.

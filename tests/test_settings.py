@@ -6,6 +6,7 @@ import pytest
 
 from rag.errors import SettingsError
 from rag.settings import Settings, env_name, load_settings
+from rag.store import is_lite_uri
 
 
 def test_defaults_come_from_config_file() -> None:
@@ -13,7 +14,7 @@ def test_defaults_come_from_config_file() -> None:
     assert s.embedding_model == "Qwen/Qwen3-Embedding-0.6B"
     assert s.reranker_model == "Qwen/Qwen3-Reranker-0.6B"
     assert (s.candidates, s.top_k, s.device, s.dtype, s.embedding_dim) == (10, 3, "auto", "auto", 0)
-    assert s.milvus_uri.endswith(".db") and s.milvus_is_lite
+    assert s.milvus_uri.endswith(".db") and is_lite_uri(s.milvus_uri)
 
 
 def test_environment_beats_dotenv_beats_toml(tmp_path) -> None:
