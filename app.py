@@ -8,7 +8,9 @@ answer with its sources). The Evaluate tab scores a labelled set through the sam
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -136,6 +138,26 @@ def _inside(path: Path, root: Path) -> bool:
     return path.expanduser().resolve().is_relative_to(root)
 
 
+def current_user(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str | None:
+    """Who is signed in: the RAG_AUTH login, else the Hugging Face account; None when nobody is."""
+    if request is not None and getattr(request, "username", None):
+        return str(request.username)
+    return profile.username if profile is not None else None
+
+
+def may_change_index(settings: Settings, user: str | None) -> bool:
+    """Uploading, clearing and rebuilding: open to everyone without RAG_ADMINS, else to those users only."""
+    admins = settings.admin_names()
+    return not admins or user in admins
+
+
+def access_note(settings: Settings, user: str | None) -> str:
+    if may_change_index(settings, user):
+        return f"Signed in as **{render.md_escape(user)}**." if user else ""
+    who = f"You are signed in as **{render.md_escape(user)}**, who" if user else "Nobody is signed in, and a visitor"
+    return f"🔒 {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild the index."
+
+
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
@@ -187,7 +209,20 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         lines += [f"- skipped `{render.md_escape(s.path)}`: {render.md_escape(s.reason)}" for s in report.skipped_files]
         return "\n".join(lines)
 
-    def upload(files: list[str] | None, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+    def require_admin(request: gr.Request | None, profile: gr.OAuthProfile | None) -> None:
+        """The server-side check (the disabled buttons are only a hint)."""
+        if not may_change_index(settings, current_user(request, profile)):
+            raise gr.Error("Only an admin (RAG_ADMINS) may change the index. Sign in as one.")
+
+    def access_view(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+        allowed = may_change_index(settings, current_user(request, profile))
+        return (access_note(settings, current_user(request, profile)),
+                *(gr.update(interactive=allowed) for _ in range(4)))
+
+    def upload(
+        files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
+    ) -> tuple[str, str]:
+        require_admin(request, profile)
         if not files:
             raise gr.Error("Choose .md, .txt or .zip files first.")
         try:
@@ -196,11 +231,15 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             raise gr.Error(str(exc)) from None
         return report_markdown(report), stats_markdown()
 
-    def clear() -> tuple[str, str]:
+    def clear(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[str, str]:
+        require_admin(request, profile)
         library.clear()
         return "The index is empty. Upload files, or rebuild it from the default documents.", stats_markdown()
 
-    def rebuild(progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+    def rebuild(
+        request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
+    ) -> tuple[str, str]:
+        require_admin(request, profile)
         try:
             report = library.rebuild(progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
         except RAGError as exc:
@@ -235,6 +274,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
         with gr.Tab("Documents"):
+            if settings.hf_oauth:
+                gr.LoginButton()
+            access = gr.Markdown(elem_id="access")
             stats = gr.Markdown(elem_id="stats")
             files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt", ".zip"],
                             label=f"Upload .md, .txt or a .zip of them (up to {settings.max_upload_files} files, "
@@ -277,19 +319,30 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
+        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn], api_visibility="private",
+                  queue=False)
         gr.api(search_api, api_name="search", concurrency_limit=4, concurrency_id="chat")
         gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="chat")
     return demo
 
 
 def main() -> None:
-    settings = load_settings()
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("rag").setLevel(logging.INFO)  # the library's start-up lines; not every HTTP request
+    try:
+        settings = load_settings()
+    except RAGError as exc:
+        sys.exit(f"error: {exc}")
     pipeline = Pipeline(settings)
     library = Library(pipeline)
     library.start()
     demo = build_app(pipeline, library)
+    # Up to 4 chat/API requests run at once (concurrency_id "chat"); the pipeline serialises the model calls
+    # themselves, so the 4 overlap only in Milvus and the LLM stream. 64 more wait in the queue, in order.
     demo.queue(max_size=64, default_concurrency_limit=4)
-    demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"])
+    demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
+                auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
+                max_file_size=int(settings.max_upload_mb * 1e6))
 
 
 if __name__ == "__main__":

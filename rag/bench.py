@@ -176,7 +176,7 @@ def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
             dense_times.append(sum(vars(pipeline.dense(QUESTION).timings).values()))
         log("project: rerank …")
         reranker = pipeline.reranker
-        reranker._scores.clear()
+        reranker.clear_cache()
         t0 = time.perf_counter()
         scores = reranker.score(QUESTION, candidates)
         project_rerank_s = time.perf_counter() - t0
@@ -214,8 +214,7 @@ def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
 
 
 def _project_texts(pipeline: Any) -> list[str]:
-    rows = pipeline.store.client.query(pipeline.store.collection, filter="", output_fields=["text"], limit=16384)
-    return [r["text"] for r in rows]
+    return [r["text"] for r in pipeline.store.rows(["text"])]
 
 
 def max_abs_diff(a: list[float], b: list[float]) -> float:

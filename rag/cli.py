@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag ingest|search|ask|eval|info|random-models``.
+"""The command line: ``python -m rag ingest|search|ask|eval|info|bench|load|random-models``.
 
 Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
 one line on stderr and exit code 2, never a traceback.
@@ -55,7 +55,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     pipeline = _pipeline(args)
-    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr, disable=None)
+    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)  # also when piped: a log shows progress
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -233,6 +233,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from rag import load
+
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if auth is not None and len(auth) != 2:
+        raise RAGError("--auth must be user:password.")
+    questions = load.read_questions(args.questions, args.users)
+    print(f"{args.users} users ask {args.url} at once…", file=sys.stderr, flush=True)
+    report = load.run_users(args.url, questions, auth)  # type: ignore[arg-type]
+    print(json.dumps(report.to_dict()) if args.json else load.table(report))
+    return 0 if report.failed == 0 and report.cross_talk == 0 else 1
+
+
 def _retrieval_options(p: argparse.ArgumentParser, top_k_help: str) -> None:
     """The options ``search`` and ``ask`` share."""
     p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
@@ -286,6 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", action="store_true", help="only Milvus search latency at growing sizes (1024-d)")
     p.add_argument("--sizes", default="1000,10000,100000,1000000", help="vector counts for --scale")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("load", help="many users at once against a running app: p50/p95 and a cross-talk check")
+    p.add_argument("url", metavar="URL", help="the app, e.g. http://127.0.0.1:7860/")
+    p.add_argument("--users", type=int, default=16, help="simultaneous users, one question each (default: 16)")
+    p.add_argument("--questions", metavar="FILE", help="one question per line (default: the shipped FAQ set)")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="the login, when the app has RAG_AUTH")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_load)
 
     p = sub.add_parser("random-models", help="write tiny random-weight Qwen3 models (for offline trials and tests)")
     p.add_argument("folder", metavar="FOLDER")

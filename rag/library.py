@@ -8,6 +8,7 @@ Leaves out: the UI (``app.py``) and retrieval (``rag.pipeline``).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
 import time
@@ -21,6 +22,7 @@ from rag.pipeline import Pipeline
 from rag.types import IngestReport, SkippedFile
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 
 class Library:
@@ -42,17 +44,25 @@ class Library:
     def _first_start(self) -> None:
         with self._job:
             self.busy = True
+            start = time.perf_counter()
             try:
-                if self.pipeline.store.count() == 0:
+                chunks = self.pipeline.store.count()
+                if chunks == 0:
                     self.status = "Preparing the default documents…"
                     paths = default_corpus(self.settings)
                     report = self.pipeline.ingest(paths, progress=self._progress("Indexing the default documents"))
                     self.status = f"Indexed {report.files} files ({report.chunks_added} chunks). "
+                    log.info("indexed %d files, %d chunks embedded in %.1f s", report.files, report.chunks_added,
+                             report.seconds)
+                else:
+                    log.info("the index holds %d chunks; nothing to embed", chunks)
                 self.status += "Loading the reranker…"
                 _ = self.pipeline.embedder, self.pipeline.reranker
                 self.status = ""
+                log.info("ready in %.1f s", time.perf_counter() - start)
             except RAGError as exc:
                 self.status = f"⚠ {exc}"
+                log.error("%s", exc)
             finally:
                 self.busy = False
 

@@ -115,6 +115,10 @@ class Qwen3Reranker(Reranker):
         )["input_ids"]
         return [self.prefix + ids + self.suffix for ids in body]
 
+    def clear_cache(self) -> None:
+        """Forget the cached scores (a benchmark times the model, not the cache)."""
+        self._scores.clear()
+
     def score(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[float]:
         instruction = instruction or self.instruction
         keys = [(instruction, query, p) for p in passages]

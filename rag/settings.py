@@ -59,6 +59,10 @@ class Settings:
     data_dir: str = "data"  # uploads and the downloaded default corpus
     max_upload_files: int = 50
     eval_paths: str = ""  # RAG_EVAL_PATHS: more folders the app's Evaluate tab may read (os.pathsep-separated)
+    max_upload_mb: float = 100.0  # the largest single upload (a zip included); the web server refuses larger ones
+    auth: str = field(default="", repr=False)  # RAG_AUTH: "user:password[,user:password...]" turns on the login
+    admins: str = ""  # RAG_ADMINS: users who may upload, clear and rebuild; empty: everyone who can open the app
+    hf_oauth: bool = False  # "Sign in with Hugging Face" in a Space (auto when the Space has hf_oauth: true)
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
 
@@ -76,6 +80,22 @@ class Settings:
             raise SettingsError("RAG_EMBEDDING_DIM must be a positive number, or empty for the full size.")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise SettingsError("RAG_CHUNK_OVERLAP must be at least 0 and smaller than RAG_CHUNK_TOKENS.")
+        self.logins()  # validates RAG_AUTH
+
+    def logins(self) -> list[tuple[str, str]]:
+        """The (user, password) pairs of RAG_AUTH; empty when the login is off."""
+        pairs = []
+        for entry in filter(None, (e.strip() for e in self.auth.split(","))):
+            user, sep, password = entry.partition(":")
+            if not (sep and user.strip() and password):
+                raise SettingsError("RAG_AUTH must be user:password, or several separated by commas "
+                                    "(user1:pw1,user2:pw2); an entry has no user or no password.")
+            pairs.append((user.strip(), password))
+        return pairs
+
+    def admin_names(self) -> frozenset[str]:
+        """The users of RAG_ADMINS; empty means anyone who can open the app may change the index."""
+        return frozenset(n.strip() for n in self.admins.split(",") if n.strip())
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated like the original)."""
@@ -136,5 +156,7 @@ def load_settings(
         for source in (dotenv, env):
             if var in source:
                 values[name] = source[var]
+    if env_name("hf_oauth") not in dotenv and env_name("hf_oauth") not in env:  # a Space with hf_oauth: true
+        values["hf_oauth"] = values.get("hf_oauth") or bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))
     values.update(overrides)
     return Settings(**{name: _coerce(name, kinds[name], value) for name, value in values.items()})

@@ -14,6 +14,7 @@ Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,14 +49,15 @@ class MilvusStore:
         self._loaded = False
         self._has_sparse = False  # True once the collection is seen to have the BM25 field
         self._open_lock = threading.Lock()  # two threads opening one Lite file would lock each other out
+        self._owner = True  # False for a with_collection() view, whose close() leaves the shared client open
 
     def with_collection(self, collection: str) -> MilvusStore:
         """Another collection over the same connection (a Lite file can be opened only once per process).
 
-        Close the original store, not this one: they share the client.
+        They share the client: closing this view leaves it open; closing the original closes it.
         """
         other = MilvusStore(self.uri, collection, self.token, self.timeout)
-        other._client = self.client
+        other._client, other._owner = self.client, False
         return other
 
     @property
@@ -71,7 +73,11 @@ class MilvusStore:
         if is_lite_uri(self.uri):
             Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         try:
-            return MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            if is_lite_uri(self.uri):
+                with _LITE_LOCK:
+                    _LITE_OPEN[_lite_key(self.uri)] = _LITE_OPEN.get(_lite_key(self.uri), 0) + 1
+            return client
         except Exception as exc:
             if is_lite_uri(self.uri) and _lite_locked(self.uri):
                 raise StoreError(
@@ -124,6 +130,8 @@ class MilvusStore:
         """Create the collection when it is missing; otherwise check it matches ``model`` and ``dim``."""
         if self.exists():
             self.check(model, dim)
+            if self.recorded()[0] is None:  # a process killed between creating and recording: record it now
+                self._record(model, dim)
             return
         analyzers = ["standard"] if is_lite_uri(self.uri) else ["english", "standard"]  # Lite has no "english"
         for i, analyzer in enumerate(analyzers):
@@ -133,6 +141,9 @@ class MilvusStore:
             except StoreError:
                 if i == len(analyzers) - 1:
                     raise
+        self._record(model, dim)
+
+    def _record(self, model: str, dim: int) -> None:
         self._call(
             "record the model",
             self.client.alter_collection_properties,
@@ -231,6 +242,18 @@ class MilvusStore:
                 "(RAG_HYBRID=false)."
             )
 
+    def rows(self, fields: Sequence[str] = ("id",)) -> list[dict[str, Any]]:
+        """Every stored row's ``fields``, in pages (no vector search; for checks and benchmarks)."""
+        if not self.exists():
+            return []
+        it = self._call("read", self.client.query_iterator, self.collection, batch_size=1000, filter="",
+                        output_fields=list(fields))
+        out: list[dict[str, Any]] = []
+        while page := self._call("read", it.next):
+            out += page
+        it.close()
+        return out
+
     def count(self) -> int:
         if not self.exists():
             return 0
@@ -243,9 +266,28 @@ class MilvusStore:
             self._loaded = self._has_sparse = False
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the connection; a Lite file is released (for other processes) when its last store closes."""
+        client, self._client = self._client, None
+        if client is None or not self._owner:
+            return
+        client.close()
+        if is_lite_uri(self.uri):
+            key = _lite_key(self.uri)
+            with _LITE_LOCK:
+                _LITE_OPEN[key] -= 1
+                last = _LITE_OPEN[key] == 0
+            if last:  # MilvusClient.close() keeps Lite's in-process server, and its file lock, until exit
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.uri)
+
+
+_LITE_LOCK = threading.Lock()
+_LITE_OPEN: dict[str, int] = {}  # Lite file -> stores of this process that have it open
+
+
+def _lite_key(uri: str) -> str:
+    return os.path.abspath(uri)
 
 
 def _chunk(row: dict[str, Any]) -> Chunk:

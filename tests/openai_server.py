@@ -25,6 +25,7 @@ class Reply:
     cut_after: int | None = None  # close the stream after this many chunks, with no finish and no [DONE]
     headers: dict[str, str] = field(default_factory=dict)
     error: str = "scripted error"
+    echo: bool = False  # end the answer with the question it was asked, in parentheses (to see cross-talk)
 
 
 class FakeOpenAI:
@@ -49,7 +50,7 @@ class FakeOpenAI:
                     self._json(reply.status, {"error": {"message": reply.error, "type": "scripted",
                                                         "code": str(reply.status)}}, reply.headers)
                 elif body.get("stream"):
-                    self._stream(body.get("model", "m"), reply)
+                    self._stream(body, reply)
                 else:
                     self._json(200, {
                         "id": "c1", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
@@ -67,7 +68,8 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, model: str, reply: Reply) -> None:
+            def _stream(self, body: dict, reply: Reply) -> None:
+                model = body.get("model", "m")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -80,7 +82,8 @@ class FakeOpenAI:
                     self.wfile.flush()
 
                 event({"role": "assistant", "content": ""})
-                for i, text in enumerate(reply.chunks):
+                chunks = [*reply.chunks, f" ({fake.question(body)})"] if reply.echo else reply.chunks
+                for i, text in enumerate(chunks):
                     if reply.cut_after is not None and i >= reply.cut_after:
                         return
                     event({"content": text})
@@ -90,6 +93,12 @@ class FakeOpenAI:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @staticmethod
+    def question(body: dict) -> str:
+        """The question inside the last user message (rag's prompt puts it between <question> tags)."""
+        text = body["messages"][-1]["content"]
+        return text.split("<question>")[-1].split("</question>")[0].strip()
 
     @property
     def url(self) -> str:

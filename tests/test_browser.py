@@ -6,14 +6,11 @@ Screenshots go to ``screenshots/`` at the repository root (not committed) so a p
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_for_port
+from apprun import start_app, stop
 from openai_server import FakeOpenAI, Reply
 
 from rag.settings import ROOT
@@ -44,44 +41,6 @@ pytestmark = [
 ]
 
 
-def start_app(tmp: Path, models: tuple[Path, Path], docs: Path, llm_url: str, key: str
-              ) -> tuple[str, subprocess.Popen]:
-    """``python app.py`` with the tiny models, ``docs`` as RAG_DOCS and the loopback LLM; returns once indexed."""
-    env_extra = {"RAG_EMBEDDING_MODEL": str(models[0]), "RAG_RERANKER_MODEL": str(models[1]), "RAG_DOCS": str(docs),
-                 "OPENAI_API_KEY": key, "OPENAI_BASE_URL": llm_url}
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "GRADIO_"))}
-    env.update({"HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-                "GRADIO_ANALYTICS_ENABLED": "False", "RAG_DEVICE": "cpu", "RAG_MILVUS_URI": str(tmp / "m.db"),
-                "RAG_DATA_DIR": str(tmp / "data"), **env_extra})
-    log = open(tmp / "app.log", "w")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=env, cwd=tmp, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_port(port, proc, seconds=120)
-        wait_until_indexed(url)
-    except BaseException:
-        stop(proc)
-        raise
-    return url, proc
-
-
-def wait_until_indexed(url: str, seconds: float = 180) -> None:
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            client.predict("ready?", 3, 3, api_name="/search")
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
@@ -97,14 +56,6 @@ def llm() -> Iterator[FakeOpenAI]:
     answer = ["Milvus keeps ", "inserted data ", "in object storage such as MinIO [1], ", "and metadata in etcd [2]."]
     with FakeOpenAI(Reply(chunks=answer)) as server:
         yield server
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_models, faq_dir, tmp_path) -> None:

@@ -6,8 +6,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from apprun import start_app, stop
 from openai_server import FakeOpenAI, Reply
-from test_browser import start_app, stop
 
 KEY = "sk-PLANTED-9f8e7d6c5b4a39281706"
 

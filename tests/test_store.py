@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from rag.errors import IncompatibleCollectionError, StoreError
+from rag.settings import ROOT
 from rag.store import MilvusStore
 from rag.types import Chunk
 
@@ -93,3 +98,19 @@ def test_threads_opening_one_store_share_its_client(tmp_path) -> None:
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(lambda _: store.count(), range(8))) == [0] * 8
     store.close()
+
+
+def test_close_releases_a_lite_file_when_its_last_store_closes(tmp_path) -> None:
+    uri = str(tmp_path / "shared.db")
+    first, second = MilvusStore(uri, "a"), MilvusStore(uri, "b")
+    first.ensure("m", 4)
+    second.ensure("m", 4)
+    view = first.with_collection("b")
+    view.close()  # a view leaves the shared connection open
+    first.close()  # the file is still open through `second`
+    assert second.count() == 0 and second.exists()
+    second.close()
+    code = f"from rag.store import MilvusStore; s = MilvusStore({uri!r}, 'a'); print(s.recorded()); s.close()"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0 and "('m', 4)" in out.stdout, out.stderr[-500:]

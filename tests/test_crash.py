@@ -1,0 +1,96 @@
+"""Crashes in the middle of work: ``kill -9`` during ingest, and a restart of the app that must not embed again."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from apprun import start_app, stop
+from openai_server import FakeOpenAI
+
+from rag.settings import ROOT
+from rag.store import MilvusStore
+
+pytestmark = pytest.mark.slow
+WORDS = "milvus vector index search collection segment shard replica query node proxy flush compaction".split()
+
+
+def write_corpus(folder: Path, files: int = 12, sections: int = 100) -> None:
+    rng = random.Random(7)
+    folder.mkdir()
+    for f in range(files):
+        body = "".join(f"# Section {f}-{s}\n\n{' '.join(rng.choices(WORDS, k=50))}\n\n" for s in range(sections))
+        (folder / f"doc{f}.md").write_text(body)
+
+
+def ingest(env: dict[str, str], uri: Path, docs: Path, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(docs), "--json"],
+                            env={**env, "RAG_MILVUS_URI": str(uri)}, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def stored_ids(uri: Path) -> list[str]:
+    store = MilvusStore(str(uri), "documents")
+    try:
+        return [r["id"] for r in store.rows(["id"])]
+    finally:
+        store.close()
+
+
+def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(tmp_path: Path, tiny_models) -> None:
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": str(tiny_models[0]),
+                "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DEVICE": "cpu"})
+    clean = ingest(env, tmp_path / "clean.db", docs, tmp_path)
+    assert clean.wait(300) == 0, clean.stderr.read()
+    total = len(stored_ids(tmp_path / "clean.db"))
+    assert total == 1200
+
+    crashed = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
+    seen = b""
+    while not (m := re.search(rb"\| *(\d+)/(\d+) ", seen[-200:])) or int(m[1]) < 192:  # 3 batches of 64 stored
+        byte = crashed.stderr.read(1)
+        assert byte, f"ingest ended before it could be killed: {seen[-500:]!r}"
+        seen += byte
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(30)
+    partial = stored_ids(tmp_path / "crashed.db")
+    assert 192 <= len(partial) < total  # the kill landed in the middle, and the stored batches survived it
+
+    again = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert b'"chunks_skipped": %d' % len(partial) in out  # what survived was not embedded again
+    after = stored_ids(tmp_path / "crashed.db")
+    assert len(after) == len(set(after)) == total  # nothing duplicated, nothing lost
+    assert set(after) == set(stored_ids(tmp_path / "clean.db"))
+    store = MilvusStore(str(tmp_path / "crashed.db"), "documents")
+    assert store.recorded() == (str(tiny_models[0]), 64)
+    store.close()
+
+
+def test_a_restart_keeps_the_index_and_embeds_nothing(tiny_models, faq_dir: Path, tmp_path: Path) -> None:
+    with FakeOpenAI() as llm:
+        url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", log="first.log")
+        stop(proc)
+        url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", log="second.log")
+        try:
+            from gradio_client import Client
+
+            found = Client(url, verbose=False).predict("Where does Milvus store data?", 10, 3, api_name="/search")
+        finally:
+            stop(proc)
+    first, second = (tmp_path / "first.log").read_text(), (tmp_path / "second.log").read_text()
+    embedded = re.search(r"indexed 5 files, (\d+) chunks embedded", first)
+    assert embedded and int(embedded[1]) > 50, first
+    assert f"the index holds {embedded[1]} chunks; nothing to embed" in second, second
+    assert "embedded" not in second and "ready in" in second
+    assert len(found["reranked"]) == 3
