@@ -155,7 +155,7 @@ def access_note(settings: Settings, user: str | None) -> str:
     if may_change_index(settings, user):
         return f"Signed in as **{render.md_escape(user)}**." if user else ""
     who = f"You are signed in as **{render.md_escape(user)}**, who" if user else "Nobody is signed in, and a visitor"
-    return f"🔒 {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild the index."
+    return f"Read-only: {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild the index."
 
 
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:

@@ -5,9 +5,7 @@ Screenshots go to ``screenshots/`` at the repository root (not committed) so a p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from apprun import start_app, stop
@@ -15,9 +13,6 @@ from openai_server import FakeOpenAI, Reply
 
 from rag.settings import ROOT
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 SHOTS = ROOT / "screenshots"
 PAYLOADS = """# Scripts
 
@@ -33,22 +28,7 @@ PAYLOADS = """# Scripts
 and [a markdown link](javascript:window.__xss='md').
 """
 
-pytestmark = [
-    pytest.mark.slow,
-    # Skipped on a developer machine without Chromium; never in CI, where .ci/run installs it.
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                       reason="needs Debian's chromium: apt-get install chromium"),
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
