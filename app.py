@@ -155,7 +155,8 @@ def access_note(settings: Settings, user: str | None) -> str:
     if may_change_index(settings, user):
         return f"Signed in as **{render.md_escape(user)}**." if user else ""
     who = f"You are signed in as **{render.md_escape(user)}**, who" if user else "Nobody is signed in, and a visitor"
-    return f"Read-only: {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild the index."
+    return (f"Read-only: {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild "
+            "the index.")
 
 
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
@@ -280,7 +281,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             stats = gr.Markdown(elem_id="stats")
             files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt", ".zip"],
                             label=f"Upload .md, .txt or a .zip of them (up to {settings.max_upload_files} files, "
-                                  f"{settings.max_file_mb:g} MB each)")
+                                  f"{settings.max_file_mb:g} MB each; one file or zip at most "
+                                  f"{settings.max_upload_mb:g} MB)")
             with gr.Row():
                 add = gr.Button("Add to the index", variant="primary", elem_id="add")
                 clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")

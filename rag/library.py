@@ -2,12 +2,15 @@
 
 Shared by every session of the app. Uploaded files are kept under ``data_dir/uploads`` so that a rebuild loses
 nothing; a zip is extracted there safely (``rag.documents.extract_zip``). One library job runs at a time.
+Before each indexing job the paths it indexes are written to ``data_dir/pending-ingest.json`` and removed when it
+ends; a start that finds the file (the app was killed mid-job) indexes them again, which embeds only what is missing.
 
 Leaves out: the UI (``app.py``) and retrieval (``rag.pipeline``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -30,13 +33,15 @@ class Library:
         self.pipeline = pipeline
         self.settings = pipeline.settings
         self.uploads = Path(self.settings.data_dir) / "uploads"
+        self.pending = Path(self.settings.data_dir) / "pending-ingest.json"
         self.status = ""  # one line of markdown for the status banner; empty when idle and fine
         self.busy = False
         self._job = threading.Lock()
 
     # -- first start ------------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
-        """In the background: index the default corpus if the collection is empty, then load both models."""
+        """In the background: finish an indexing job a killed process left, or index the default corpus if the
+        collection is empty; then load both models."""
         thread = threading.Thread(target=self._first_start, name="library-first-start", daemon=True)
         thread.start()
         return thread
@@ -46,14 +51,14 @@ class Library:
             self.busy = True
             start = time.perf_counter()
             try:
+                interrupted = self._pending_paths()
                 chunks = self.pipeline.store.count()
-                if chunks == 0:
+                if interrupted:
+                    log.info("an indexing job was interrupted; indexing %s again", ", ".join(interrupted))
+                    self._index(interrupted, "Finishing the interrupted indexing")
+                elif chunks == 0:
                     self.status = "Preparing the default documents…"
-                    paths = default_corpus(self.settings)
-                    report = self.pipeline.ingest(paths, progress=self._progress("Indexing the default documents"))
-                    self.status = f"Indexed {report.files} files ({report.chunks_added} chunks). "
-                    log.info("indexed %d files, %d chunks embedded in %.1f s", report.files, report.chunks_added,
-                             report.seconds)
+                    self._index(default_corpus(self.settings), "Indexing the default documents")
                 else:
                     log.info("the index holds %d chunks; nothing to embed", chunks)
                 self.status += "Loading the reranker…"
@@ -66,11 +71,34 @@ class Library:
             finally:
                 self.busy = False
 
+    def _index(self, paths: Sequence[str | Path], what: str) -> None:
+        report = self._ingest(paths, self._progress(what))
+        self.status = f"Indexed {report.files} files ({report.chunks_added} chunks). "
+        log.info("indexed %d files, %d chunks embedded in %.1f s", report.files, report.chunks_added, report.seconds)
+
     def _progress(self, what: str) -> Progress:
         def update(done: int, total: int) -> None:
             self.status = f"{what}: {done}/{total} chunks embedded…"
+            log.info("%s: %d/%d chunks embedded", what.lower(), done, total)
 
         return update
+
+    def _ingest(self, paths: Sequence[str | Path], progress: Progress | None) -> IngestReport:
+        """``pipeline.ingest``, with the paths recorded until it returns or raises; only a killed process leaves
+        them behind (see the module's docstring)."""
+        self.pending.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.pending.with_suffix(".tmp")
+        partial.write_text(json.dumps([str(p) for p in paths]))
+        partial.replace(self.pending)  # atomic: a crash leaves the old file or the new one, never half of one
+        try:
+            return self.pipeline.ingest(paths, progress=progress)
+        finally:
+            self.pending.unlink(missing_ok=True)
+
+    def _pending_paths(self) -> list[str]:
+        if not self.pending.exists():
+            return []
+        return [str(p) for p in json.loads(self.pending.read_text())]
 
     # -- uploads, clear, rebuild ------------------------------------------------------------------------------
     def add(self, files: Sequence[str | Path], progress: Progress | None = None) -> IngestReport:
@@ -95,7 +123,7 @@ class Library:
         with self._job:
             self.busy = True
             try:
-                report = self.pipeline.ingest(kept, progress=progress) if kept else None
+                report = self._ingest(kept, progress) if kept else None
             finally:
                 self.busy = False
         if report is None:
@@ -117,7 +145,7 @@ class Library:
             self.busy = True
             try:
                 self.pipeline.store.drop()
-                return self.pipeline.ingest(paths, progress=progress)
+                return self._ingest(paths, progress)
             finally:
                 self.busy = False
 

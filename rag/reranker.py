@@ -186,11 +186,11 @@ class Qwen3Reranker(Reranker):
         with torch.inference_mode():
             cache = DynamicCache(config=self.model.config)
             head = torch.tensor([prompts[0][:shared]], device=self.device)
-            self.model.model(input_ids=head, past_key_values=cache, use_cache=True)
+            self.model.model(input_ids=head, cache=cache, use_cache=True)
             for ids in prompts:
                 rest = torch.tensor([ids[shared:]], device=self.device)
                 positions = torch.arange(shared, len(ids), device=self.device).unsqueeze(0)
-                out = self.model.model(input_ids=rest, past_key_values=cache, use_cache=True,
+                out = self.model.model(input_ids=rest, cache=cache, use_cache=True,
                                        position_ids=positions)
                 scores += self._p_yes(out.last_hidden_state[:, -1])
                 cache.crop(shared - len(ids))  # drop this passage, keep the shared prefix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,10 +16,11 @@ from rag.settings import ROOT
 
 def start_app(
     tmp: Path, models: tuple[Path, Path], docs: Path, llm_url: str, key: str, env: dict[str, str] | None = None,
-    auth: tuple[str, str] | None = None, log: str = "app.log",
+    auth: tuple[str, str] | None = None, log: str = "app.log", wait: bool = True,
 ) -> tuple[str, subprocess.Popen]:
     """The app with the tiny models, ``docs`` as RAG_DOCS, the loopback LLM and a Lite file in ``tmp``; returns
-    (url, process) once the index answers. ``env`` adds variables; ``auth`` is the login to wait with."""
+    (url, process) once the index answers (at once without ``wait``). ``env`` adds variables; ``auth`` is the
+    login to wait with; the app's output goes to ``tmp/log``."""
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "GRADIO_"))}
     full.update({"HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
@@ -30,6 +32,8 @@ def start_app(
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=full, cwd=tmp, stdout=out,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    if not wait:
+        return url, proc
     try:
         wait_for_port(port, proc, seconds=120)
         wait_until_indexed(url, auth)
@@ -59,3 +63,15 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, seconds: float = 180) -> re.Match[str]:
+    """The first match of ``pattern`` in the log at ``path``, waiting for it to be written."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := re.search(pattern, path.read_text() if path.exists() else ""):
+            return found
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern!r} did not appear in {path}:\n{path.read_text()[-2000:]}")

@@ -62,7 +62,8 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
 
     with FakeOpenAI() as llm:
         url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x",
-                              env={"RAG_AUTH": LOGINS, "RAG_ADMINS": "alice"}, auth=("bob", "pw-bob"))
+                              env={"RAG_AUTH": LOGINS, "RAG_ADMINS": "alice", "RAG_MAX_UPLOAD_MB": "0.05"},
+                              auth=("bob", "pw-bob"))
         try:
             with pytest.raises(Exception):  # noqa: B017 - any refusal; the point is that nothing is answered
                 Client(url, verbose=False).predict("Where does Milvus store data?", 10, 3, api_name="/search")
@@ -88,6 +89,10 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
 
             alice = signed_in(browser, url, "alice", "pw-alice")
             assert "Signed in as alice" in alice.locator("#access").inner_text()
+            big = tmp_path / "big.md"
+            big.write_text("# Big\n\n" + "word " * 20_000)  # 100 KB, over the 50 KB upload limit
+            alice.locator("input[type=file]").set_input_files(str(big))
+            alice.get_by_text("exceed the maximum allowed size").wait_for(timeout=30000)
             alice.locator("#clear").click()
             alice.locator("#report").get_by_text("The index is empty").wait_for(timeout=30000)
             assert alice.locator("#stats").inner_text().startswith("0 chunks")

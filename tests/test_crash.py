@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from apprun import start_app, stop
+from apprun import start_app, stop, wait_for_line
 from openai_server import FakeOpenAI
 
 from rag.settings import ROOT
@@ -43,17 +43,24 @@ def stored_ids(uri: Path) -> list[str]:
         store.close()
 
 
-def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(tmp_path: Path, tiny_models) -> None:
-    docs = tmp_path / "docs"
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> tuple[Path, dict[str, str], set[str]]:
+    """1,200 chunks of generated text, the CLI's environment, and the chunk ids of a clean, uninterrupted ingest."""
+    tmp = tmp_path_factory.mktemp("crash")
+    docs = tmp / "docs"
     write_corpus(docs)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
     env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": str(tiny_models[0]),
                 "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DEVICE": "cpu"})
-    clean = ingest(env, tmp_path / "clean.db", docs, tmp_path)
+    clean = ingest(env, tmp / "clean.db", docs, tmp)
     assert clean.wait(300) == 0, clean.stderr.read()
-    total = len(stored_ids(tmp_path / "clean.db"))
-    assert total == 1200
+    ids = stored_ids(tmp / "clean.db")
+    assert len(ids) == len(set(ids)) == 1200
+    return docs, env, set(ids)
 
+
+def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(corpus, tmp_path: Path, tiny_models) -> None:
+    docs, env, clean = corpus
     crashed = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
     seen = b""
     while not (m := re.search(rb"\| *(\d+)/(\d+) ", seen[-200:])) or int(m[1]) < 192:  # 3 batches of 64 stored
@@ -63,18 +70,39 @@ def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(tmp_path: Pat
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(30)
     partial = stored_ids(tmp_path / "crashed.db")
-    assert 192 <= len(partial) < total  # the kill landed in the middle, and the stored batches survived it
+    assert 192 <= len(partial) < len(clean)  # the kill landed in the middle, and the stored batches survived it
 
     again = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert b'"chunks_skipped": %d' % len(partial) in out  # what survived was not embedded again
     after = stored_ids(tmp_path / "crashed.db")
-    assert len(after) == len(set(after)) == total  # nothing duplicated, nothing lost
-    assert set(after) == set(stored_ids(tmp_path / "clean.db"))
+    assert len(after) == len(set(after)) == len(clean) and set(after) == clean  # nothing duplicated or lost
     store = MilvusStore(str(tmp_path / "crashed.db"), "documents")
     assert store.recorded() == (str(tiny_models[0]), 64)
     store.close()
+
+
+def test_the_app_killed_while_indexing_finishes_on_restart(corpus, tmp_path: Path, tiny_models) -> None:
+    docs, _, clean = corpus
+    with FakeOpenAI() as llm:
+        _, proc = start_app(tmp_path, tiny_models, docs, llm.url, "sk-x", log="killed.log", wait=False)
+        try:
+            wait_for_line(tmp_path / "killed.log", r"default documents: (19[2-9]|[2-9]\d\d|1[01]\d\d)/1200", proc)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        partial = stored_ids(tmp_path / "m.db")
+        assert 192 <= len(partial) < len(clean)
+        _, proc = start_app(tmp_path, tiny_models, docs, llm.url, "sk-x", log="restart.log")
+        try:
+            wait_for_line(tmp_path / "restart.log", r"ready in", proc)
+        finally:
+            stop(proc)
+    log = (tmp_path / "restart.log").read_text()
+    assert "an indexing job was interrupted" in log and f"{1200 - len(partial)} chunks embedded" in log, log
+    after = stored_ids(tmp_path / "m.db")
+    assert len(after) == len(set(after)) == len(clean) and set(after) == clean
 
 
 def test_a_restart_keeps_the_index_and_embeds_nothing(tiny_models, faq_dir: Path, tmp_path: Path) -> None:
