@@ -55,15 +55,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     pipeline = _pipeline(args)
-    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)  # also when piped: a log shows progress
+    bars: list[tqdm] = []  # made at the first progress report, so an error before it stays one line
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if not bars:  # also when piped: a log shows the progress
+            bars.append(tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr))
+        bars[0].total = total
+        bars[0].n = done
+        bars[0].refresh()
 
     report = pipeline.ingest(args.paths, progress=progress)
-    bar.close()
+    for bar in bars:
+        bar.close()
     for s in report.skipped_files:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
@@ -222,7 +225,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         sizes = [int(n) for n in args.sizes.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
-            rows = bench.scale(str(Path(tmp) / "scale.db"), sizes, log=lambda m: print(m, file=sys.stderr))
+            indexes = [k.strip().upper() for k in args.indexes.split(",") if k.strip()]
+            unknown = set(indexes) - set(bench.SCALE_INDEXES)
+            if unknown:
+                raise RAGError(f"--indexes: {', '.join(sorted(unknown))} not among {', '.join(bench.SCALE_INDEXES)}.")
+            rows = bench.scale(str(Path(tmp) / "scale.db"), sizes, log=lambda m: print(m, file=sys.stderr, flush=True),
+                               indexes=indexes)
         print(json.dumps({"scale": rows}) if args.json else bench.scale_table(rows))
         return 0
     corpus = Path(args.corpus) if args.corpus else ROOT.parent / "shared" / "data" / "milvus_faq"
@@ -298,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true", help="also measure the opt-in int8 reranker")
     p.add_argument("--scale", action="store_true", help="only Milvus search latency at growing sizes (1024-d)")
     p.add_argument("--sizes", default="1000,10000,100000,1000000", help="vector counts for --scale")
+    p.add_argument("--indexes", default="FLAT,HNSW,IVF_FLAT", help="index types for --scale (FLAT always runs)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("load", help="many users at once against a running app: p50/p95 and a cross-talk check")

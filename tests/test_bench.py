@@ -47,3 +47,12 @@ def test_table_shows_every_figure() -> None:
     text = bench.table(result)
     assert "2.0x" in text and "1.20x" in text and "1.25x" in text and "0.120 s" in text and "3000 MB" in text
     assert "int8 (opt-in): rerank 12.00 s" in text
+
+
+def test_scale_runs_each_index_on_one_insert(tmp_path) -> None:
+    from rag.bench import scale, scale_table
+
+    rows = scale(str(tmp_path / "s.db"), [300], dim=16, queries=5, log=lambda m: None, indexes=("HNSW",))
+    assert [(r["vectors"], r["index"]) for r in rows] == [(300, "FLAT"), (300, "HNSW")]
+    assert rows[0]["recall@10"] == 1.0 and 0 <= rows[1]["recall@10"] <= 1 and rows[0]["insert_s"] == rows[1]["insert_s"]
+    assert "HNSW" in scale_table(rows)
