@@ -216,9 +216,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             raise gr.Error("Only an admin (RAG_ADMINS) may change the index. Sign in as one.")
 
     def access_view(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-        allowed = may_change_index(settings, current_user(request, profile))
-        return (access_note(settings, current_user(request, profile)),
-                *(gr.update(interactive=allowed) for _ in range(4)))
+        user = current_user(request, profile)
+        allowed = may_change_index(settings, user)
+        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(4))
 
     def upload(
         files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
