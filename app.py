@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -329,6 +330,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # docker stop, a Space restart: close like Ctrl-C
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("rag").setLevel(logging.INFO)  # the library's start-up lines; not every HTTP request
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import ModelLoadError, brief
+from rag.errors import ModelLoadError, model_load_error
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -94,11 +94,8 @@ class SentenceTransformerEmbedder(Embedder):
                     processor_kwargs={"padding_side": "left"},
                 )
             except Exception as exc:  # hub errors, missing files, bad configs: all one remedy
-                raise ModelLoadError(
-                    f"Could not load the embedding model {model!r} ({brief(exc)}). "
-                    "Set RAG_EMBEDDING_MODEL to a Hugging Face hub id you can download, or to a local folder "
-                    "that holds a sentence-transformers model."
-                ) from exc
+                raise model_load_error("embedding", model, exc, "RAG_EMBEDDING_MODEL",
+                                       "a sentence-transformers model") from exc
         if quantize == "int8":
             from rag.devices import quantize_int8
 

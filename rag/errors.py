@@ -47,3 +47,23 @@ def brief(exc: BaseException) -> str:
     """The first line of an underlying exception, short enough to put inside one of our messages."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
+
+def model_load_error(role: str, model: str, exc: BaseException, variable: str, expects: str) -> ModelLoadError:
+    """The one-line error for a model that would not load. A local folder with a file this user cannot read (a
+    common case in containers, where the app runs as another user) is named as such, whatever the loader said."""
+    import os
+    from pathlib import Path
+
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        for f in sorted(folder.rglob("*")):
+            if f.is_file() and not os.access(f, os.R_OK):
+                return ModelLoadError(
+                    f"Could not read {f} of the {role} model: permission denied. Make the folder readable by this "
+                    f"user (chmod -R a+rX {folder}), or set {variable} to another folder."
+                )
+    return ModelLoadError(
+        f"Could not load the {role} model {model!r} ({brief(exc)}). Set {variable} to a Hugging Face hub id you "
+        f"can download, or to a local folder that holds {expects}."
+    )

@@ -110,4 +110,6 @@ def build_pair(folder: str | Path, texts: Iterable[str] = (), shape: dict[str, A
     texts = list(texts)
     embedder = build_embedder(folder / "embedding", train_tokenizer(texts, eos_suffix=True), shape)
     reranker = build_reranker(folder / "reranker", train_tokenizer(texts), shape)
+    for f in folder.rglob("*"):  # the weights are written 0600; a container's app user must read them too
+        f.chmod(f.stat().st_mode | 0o444 | (0o111 if f.is_dir() else 0))
     return embedder, reranker

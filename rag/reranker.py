@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from rag.errors import ModelLoadError, brief
+from rag.errors import ModelLoadError, model_load_error
 
 SYSTEM_PREFIX = (
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
@@ -72,11 +72,8 @@ class Qwen3Reranker(Reranker):
                 tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
                 model_obj = AutoModelForCausalLM.from_pretrained(model, dtype=dtype or torch.float32)
             except Exception as exc:
-                raise ModelLoadError(
-                    f"Could not load the reranker model {model!r} ({brief(exc)}). "
-                    "Set RAG_RERANKER_MODEL to a Hugging Face hub id you can download, or to a local folder "
-                    "that holds a Qwen3-Reranker-style causal LM."
-                ) from exc
+                raise model_load_error("reranker", model, exc, "RAG_RERANKER_MODEL",
+                                       "a Qwen3-Reranker-style causal LM") from exc
             self.name = model
         else:
             model_obj, self.name = model, getattr(model, "name_or_path", "") or type(model).__name__

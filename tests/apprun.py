@@ -57,12 +57,14 @@ def wait_until_indexed(url: str, auth: tuple[str, str] | None = None, seconds: f
             time.sleep(1)
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> int | None:
+    """SIGTERM, as ``docker stop`` sends it; SIGKILL after 15 s. Returns the exit code."""
     proc.terminate()
     try:
-        proc.wait(15)
+        return proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
+        return proc.wait()
 
 
 def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, seconds: float = 180) -> re.Match[str]:

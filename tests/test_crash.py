@@ -108,7 +108,7 @@ def test_the_app_killed_while_indexing_finishes_on_restart(corpus, tmp_path: Pat
 def test_a_restart_keeps_the_index_and_embeds_nothing(tiny_models, faq_dir: Path, tmp_path: Path) -> None:
     with FakeOpenAI() as llm:
         url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", log="first.log")
-        stop(proc)
+        assert stop(proc) == 0  # SIGTERM (docker stop) closes the app cleanly, as Ctrl-C does
         url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", log="second.log")
         try:
             from gradio_client import Client

@@ -73,3 +73,20 @@ def test_missing_model_names_the_setting(tmp_path: Path) -> None:
         SentenceTransformerEmbedder(str(tmp_path / "missing"))
     with pytest.raises(ModelLoadError, match="RAG_EMBEDDING_MODEL"):
         SentenceTransformerEmbedder("no-such-org/no-such-model-xyz")
+
+
+def test_an_unreadable_model_file_is_named(tiny_models, monkeypatch) -> None:
+    import os
+
+    from rag.errors import model_load_error
+
+    weights = next(tiny_models[0].rglob("*.safetensors"))
+    assert weights.stat().st_mode & 0o044 == 0o044  # random-models leaves its files readable by everyone
+    cause = FileNotFoundError("what the loader said")
+    plain = model_load_error("embedding", str(tiny_models[0]), cause, "RAG_EMBEDDING_MODEL", "a model")
+    assert "what the loader said" in str(plain) and "RAG_EMBEDDING_MODEL" in str(plain)
+    real_access = os.access  # root reads everything, so the unreadable file is simulated
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(weights) else real_access(p, mode))
+    named = model_load_error("embedding", str(tiny_models[0]), cause, "RAG_EMBEDDING_MODEL", "a model")
+    assert str(named).startswith(f"Could not read {weights} of the embedding model: permission denied")
+    assert f"chmod -R a+rX {tiny_models[0]}" in str(named)
