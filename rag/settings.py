@@ -156,7 +156,11 @@ def load_settings(
         for source in (dotenv, env):
             if var in source:
                 values[name] = source[var]
-    if env_name("hf_oauth") not in dotenv and env_name("hf_oauth") not in env:  # a Space with hf_oauth: true
-        values["hf_oauth"] = values.get("hf_oauth") or bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))
+    in_space = bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))  # a Space with hf_oauth: true
+    if env_name("hf_oauth") not in dotenv and env_name("hf_oauth") not in env:
+        values["hf_oauth"] = values.get("hf_oauth") or in_space
+    elif _coerce("hf_oauth", "bool", values["hf_oauth"]) and not in_space:
+        raise SettingsError("RAG_HF_OAUTH=true works only in a Hugging Face Space with hf_oauth: true in its README "
+                            "(SPACE_ID and OAUTH_CLIENT_ID are not set here). Use RAG_AUTH=user:password instead.")
     values.update(overrides)
     return Settings(**{name: _coerce(name, kinds[name], value) for name, value in values.items()})

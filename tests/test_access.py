@@ -40,7 +40,25 @@ def test_hugging_face_oauth_is_on_in_a_space_that_asks_for_it() -> None:
     assert not settings().hf_oauth and not settings(SPACE_ID="me/app").hf_oauth
     assert settings(SPACE_ID="me/app", OAUTH_CLIENT_ID="abc").hf_oauth
     assert not settings(SPACE_ID="me/app", OAUTH_CLIENT_ID="abc", RAG_HF_OAUTH="false").hf_oauth
-    assert settings(RAG_HF_OAUTH="true").hf_oauth
+    assert settings(SPACE_ID="me/app", OAUTH_CLIENT_ID="abc", RAG_HF_OAUTH="true").hf_oauth
+    with pytest.raises(SettingsError, match="only in a Hugging Face Space"):  # Gradio's local mock needs the Hub
+        settings(RAG_HF_OAUTH="true")
+
+
+def test_the_sign_in_button_shows_only_with_hugging_face_oauth(make_settings, monkeypatch) -> None:
+    from app import build_app
+    from rag.pipeline import Pipeline
+
+    # What a Space with hf_oauth: true provides. Outside one, Gradio mocks the login with the developer's own Hub
+    # account, which needs the Hub. gradio.oauth read the OAUTH_* variables when it was imported.
+    space = {"SYSTEM": "spaces", "SPACE_ID": "me/app", "OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret",
+             "OAUTH_SCOPES": "openid profile", "OPENID_PROVIDER_URL": "https://huggingface.co"}
+    for name, value in space.items():
+        monkeypatch.setenv(name, value)
+        monkeypatch.setattr(gr.oauth, name, value, raising=False)
+    for oauth in (False, True):
+        demo = build_app(Pipeline(make_settings(hf_oauth=oauth)))
+        assert any(isinstance(b, gr.LoginButton) for b in demo.blocks.values()) == oauth
 
 
 def test_who_may_change_the_index() -> None:
