@@ -75,8 +75,9 @@ class MilvusStore:
         try:
             client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
             if is_lite_uri(self.uri):
+                key = _lite_key(self.uri)
                 with _LITE_LOCK:
-                    _LITE_OPEN[_lite_key(self.uri)] = _LITE_OPEN.get(_lite_key(self.uri), 0) + 1
+                    _LITE_OPEN[key] = _LITE_OPEN.get(key, 0) + 1
             return client
         except Exception as exc:
             if is_lite_uri(self.uri) and _lite_locked(self.uri):
@@ -116,8 +117,8 @@ class MilvusStore:
         dim = next((f["params"].get("dim") for f in desc["fields"] if f["name"] == "vector"), None)
         return props.get(MODEL_KEY), int(props.get(DIM_KEY) or dim or 0) or None
 
-    def check(self, model: str, dim: int) -> None:
-        """Refuse a collection built with another model or dimension."""
+    def check(self, model: str, dim: int) -> str | None:
+        """Refuse a collection built with another model or dimension; returns the recorded model (None if none)."""
         have_model, have_dim = self.recorded()
         if (have_model and have_model != model) or (have_dim and have_dim != dim):
             raise IncompatibleCollectionError(
@@ -125,12 +126,12 @@ class MilvusStore:
                 f"but the settings ask for {model!r} at dimension {dim}. Set RAG_COLLECTION to a new name, "
                 "set RAG_EMBEDDING_MODEL/RAG_EMBEDDING_DIM back, or clear the collection and ingest again."
             )
+        return have_model
 
     def ensure(self, model: str, dim: int) -> None:
         """Create the collection when it is missing; otherwise check it matches ``model`` and ``dim``."""
         if self.exists():
-            self.check(model, dim)
-            if self.recorded()[0] is None:  # a process killed between creating and recording: record it now
+            if self.check(model, dim) is None:  # a process killed between creating and recording: record it now
                 self._record(model, dim)
             return
         analyzers = ["standard"] if is_lite_uri(self.uri) else ["english", "standard"]  # Lite has no "english"
