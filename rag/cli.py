@@ -12,6 +12,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rag.errors import RAGError
 from rag.types import Hit, Retrieval
@@ -51,22 +52,33 @@ def _quiet_libraries() -> None:
         pass
 
 
+class _Bars:
+    """Progress bars on stderr, one per stage, each made at its stage's first report (so an error before any
+    progress stays one line). ``when_piped``: also draw them when stderr is not a terminal (a log shows them)."""
+
+    def __init__(self, units: dict[str, str], default_unit: str = "item", when_piped: bool = False) -> None:
+        self.units, self.default_unit, self.disable = units, default_unit, False if when_piped else None
+        self.bars: dict[str, Any] = {}
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage not in self.bars:
+            self.bars[stage] = tqdm(total=total, unit=self.units.get(stage, self.default_unit), desc=stage,
+                                    file=sys.stderr, disable=self.disable)
+        self.bars[stage].total, self.bars[stage].n = total, done
+        self.bars[stage].refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     pipeline = _pipeline(args)
-    bars: list[tqdm] = []  # made at the first progress report, so an error before it stays one line
-
-    def progress(done: int, total: int) -> None:
-        if not bars:  # also when piped: a log shows the progress
-            bars.append(tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr))
-        bars[0].total = total
-        bars[0].n = done
-        bars[0].refresh()
-
-    report = pipeline.ingest(args.paths, progress=progress)
-    for bar in bars:
-        bar.close()
+    bars = _Bars({"embedding": "chunk"}, when_piped=True)
+    report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total))
+    bars.close()
     for s in report.skipped_files:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
@@ -158,25 +170,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from rag.evalsets import read_beir, read_csv
     from rag.evaluation import METRICS, evaluate, parse_modes
 
     modes = parse_modes(args.modes)
     evalset = read_beir(args.beir, args.split, args.limit) if args.beir else read_csv(args.csv, args.lang, args.limit)
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in bars:
-            unit = "doc" if stage == "embedding" else "question"
-            bars[stage] = tqdm(total=total, unit=unit, desc=stage, file=sys.stderr, disable=None)
-        bars[stage].total, bars[stage].n = total, done
-        bars[stage].refresh()
-
-    report = evaluate(_pipeline(args), evalset, modes, args.candidates, progress)
-    for bar in bars.values():
-        bar.close()
+    bars = _Bars({"embedding": "doc"}, default_unit="question")
+    report = evaluate(_pipeline(args), evalset, modes, args.candidates, bars.update)
+    bars.close()
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
