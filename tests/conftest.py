@@ -69,6 +69,14 @@ def make_settings(tmp_path: Path, tiny_models: tuple[Path, Path]) -> Callable[..
     return make
 
 
+def cli_env(embedding: str | Path, reranker: str | Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``python -m rag`` subprocess: this one without RAG_* and OPENAI_*, offline, on the CPU,
+    with these models, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
+    return {**env, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": str(embedding),
+            "RAG_RERANKER_MODEL": str(reranker), "RAG_DEVICE": "cpu", **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

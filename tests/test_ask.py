@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_env
 from openai_server import FakeOpenAI, Reply
 
 from rag.settings import ROOT
@@ -19,10 +19,7 @@ KEY = "sk-test-PLANTED-KEY-abcdef"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, minilm: str, tiny_models, faq_dir: Path) -> dict[str, str]:
     """An environment whose collection already holds the FAQ, embedded with MiniLM."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env = {**base, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": minilm,
-           "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DEVICE": "cpu",
-           "RAG_MILVUS_URI": str(tmp_path_factory.mktemp("ask") / "m.db")}
+    env = cli_env(minilm, tiny_models[1], RAG_MILVUS_URI=str(tmp_path_factory.mktemp("ask") / "m.db"))
     proc = subprocess.run([sys.executable, "-m", "rag", "ingest", str(faq_dir / "*.md")], env=env,
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from rag.settings import ROOT
+from conftest import cli_env
 
 HIT_KEYS = {"id", "text", "source", "heading", "dense_rank", "dense_score", "rerank_rank", "rerank_score"}
 
@@ -22,11 +20,7 @@ def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -
 
 @pytest.fixture
 def env(tmp_path: Path, tiny_models) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    return {
-        **base, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": str(tiny_models[0]),
-        "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DEVICE": "cpu",
-    }
+    return cli_env(*tiny_models)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

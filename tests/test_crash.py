@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from apprun import start_app, stop, wait_for_line
+from conftest import cli_env
 from openai_server import FakeOpenAI
 
-from rag.settings import ROOT
 from rag.store import MilvusStore
 
 pytestmark = pytest.mark.slow
@@ -49,9 +48,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> tuple[Path,
     tmp = tmp_path_factory.mktemp("crash")
     docs = tmp / "docs"
     write_corpus(docs)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_MODEL": str(tiny_models[0]),
-                "RAG_RERANKER_MODEL": str(tiny_models[1]), "RAG_DEVICE": "cpu"})
+    env = cli_env(*tiny_models)
     clean = ingest(env, tmp / "clean.db", docs, tmp)
     assert clean.wait(300) == 0, clean.stderr.read()
     ids = stored_ids(tmp / "clean.db")

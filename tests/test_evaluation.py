@@ -4,12 +4,12 @@ and Milvus Lite, ``rag eval``, the app's Evaluate view, and the shipped FAQ set 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_env
 
 from rag import render
 from rag.errors import EvaluationSetError
@@ -149,9 +149,7 @@ def test_runner_indexes_the_corpus_once_into_its_own_collection(make_settings, t
 
 
 def test_rag_eval_json(tmp_path: Path, tiny_models) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_"))}
-    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", RAG_EMBEDDING_MODEL=str(tiny_models[0]),
-               RAG_RERANKER_MODEL=str(tiny_models[1]), RAG_DEVICE="cpu")
+    env = cli_env(*tiny_models)
     folder = write_beir(tmp_path / "tiny")
     args = ["eval", "--beir", str(folder), "--modes", "dense,bm25,hybrid,rerank", "--json"]
     proc = subprocess.run([sys.executable, "-m", "rag", *args], env=env, cwd=tmp_path, capture_output=True, text=True,
