@@ -234,7 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                indexes=indexes)
         print(json.dumps({"scale": rows}) if args.json else bench.scale_table(rows))
         return 0
-    corpus = Path(args.corpus) if args.corpus else ROOT.parent / "shared" / "data" / "milvus_faq"
+    corpus = Path(args.corpus) if args.corpus else ROOT / "tests" / "fixtures" / "milvus_faq"
     if not any(corpus.glob("*.md")):
         raise RAGError(f"No .md files in {corpus}; pass --corpus FOLDER (the Milvus FAQ pages).")
     result = bench.run(corpus, int8=args.int8, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -303,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the tutorial's code against the project's path, with the compute floor")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: ../shared/data/milvus_faq)")
+    p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: tests/fixtures/milvus_faq)")
     p.add_argument("--int8", action="store_true", help="also measure the opt-in int8 reranker")
     p.add_argument("--scale", action="store_true", help="only Milvus search latency at growing sizes (1024-d)")
     p.add_argument("--sizes", default="1000,10000,100000,1000000", help="vector counts for --scale")
