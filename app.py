@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from rag import render
+from rag.documents import SUFFIXES
 from rag.errors import RAGError
 from rag.evalsets import load_set
 from rag.evaluation import evaluate
@@ -226,7 +227,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     ) -> tuple[str, str]:
         require_admin(request, profile)
         if not files:
-            raise gr.Error("Choose .md, .txt or .zip files first.")
+            raise gr.Error("Choose files (or a .zip of them) first.")
         try:
             report = library.add(files, progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
         except RAGError as exc:
@@ -280,8 +281,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 gr.LoginButton()
             access = gr.Markdown(elem_id="access")
             stats = gr.Markdown(elem_id="stats")
-            files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt", ".zip"],
-                            label=f"Upload .md, .txt or a .zip of them (up to {settings.max_upload_files} files, "
+            files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"],
+                            label=f"Upload Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML or EPUB files, or "
+                                  f"a .zip of them (up to {settings.max_upload_files} files, "
                                   f"{settings.max_file_mb:g} MB each; one file or zip at most "
                                   f"{settings.max_upload_mb:g} MB)")
             with gr.Row():

@@ -266,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add .md/.markdown/.txt files, folders or globs to the collection")
+    p = sub.add_parser("ingest", help="add files (Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML, EPUB), "
+                                      "folders or globs")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(func=cmd_ingest)

@@ -24,7 +24,7 @@ def default_corpus(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Paths to index when the collection is empty: ``RAG_DOCS``, else the Milvus FAQ (downloaded if needed)."""
     if settings.docs:
         if not Path(settings.docs).exists():
-            raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of .md/.txt files.")
+            raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of documents.")
         return [settings.docs]
     target = Path(settings.data_dir) / "milvus_faq"
     if not any(target.glob("*.md")):

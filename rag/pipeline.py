@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.documents import chunk_document, load_documents, word_spans
+from rag.documents import SUFFIXES, chunk_document, load_documents, word_spans
 from rag.embedding import Embedder, Progress
 from rag.errors import EmptyCorpusError, EmptyQuestionError
 from rag.generation import AnswerStream, Generator, Turn
@@ -116,10 +116,13 @@ class Pipeline:
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, batch: int = 64) -> IngestReport:
         """Load, chunk, embed and store the files under ``paths``; chunks already stored are skipped."""
         start = time.perf_counter()
-        docs, skipped_files = load_documents(paths, int(self.settings.max_file_mb * 1e6))
+        cfg = self.settings
+        docs, skipped_files = load_documents(paths, int(cfg.max_file_mb * 1e6), cfg.convert_timeout_s,
+                                             cfg.convert_memory_mb)
         if not docs:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
-            raise EmptyCorpusError(f"No usable .md, .markdown or .txt file found ({reasons or 'nothing given'}).")
+            raise EmptyCorpusError(f"No usable document found ({reasons or 'nothing given'}). The formats read: "
+                                   f"{', '.join(SUFFIXES)}.")
         embedder = self.embedder
         cap = min(self.settings.chunk_tokens, max(embedder.max_tokens - 8, 16))
         overlap = min(self.settings.chunk_overlap, cap // 4)
@@ -127,7 +130,7 @@ class Pipeline:
         chunks = {c.id: c for c in produced}  # the same text twice is stored once
         added = self.index(list(chunks.values()), progress, batch)
         return IngestReport(
-            files=len(docs),
+            files=len({d.origin for d in docs}),
             chunks_added=added,
             chunks_skipped=len(produced) - added,
             seconds=time.perf_counter() - start,

@@ -49,6 +49,8 @@ class Settings:
     chunk_tokens: int = 512
     chunk_overlap: int = 64
     max_file_mb: float = 10.0
+    convert_timeout_s: float = 60.0  # a PDF/Office/HTML/EPUB conversion that runs longer is stopped, the file skipped
+    convert_memory_mb: int = 2048  # the converter process's address-space cap (RLIMIT_AS)
     llm_model: str = "gpt-4o"
     temperature: float = 0.2
     max_tokens: int = 1024
@@ -73,9 +75,12 @@ class Settings:
             raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
-        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens"):
+        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens",
+                     "convert_memory_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
+        if self.convert_timeout_s <= 0:
+            raise SettingsError("RAG_CONVERT_TIMEOUT_S must be a positive number of seconds.")
         if self.embedding_dim < 0:
             raise SettingsError("RAG_EMBEDDING_DIM must be a positive number, or empty for the full size.")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
