@@ -220,7 +220,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     def access_view(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         user = current_user(request, profile)
         allowed = may_change_index(settings, user)
-        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(4))
+        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(6))
 
     def upload(
         files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
@@ -230,6 +230,17 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             raise gr.Error("Choose files (or a .zip of them) first.")
         try:
             report = library.add(files, progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        return report_markdown(report), stats_markdown()
+
+    def fetch_pages(
+        text: str, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
+    ) -> tuple[str, str]:
+        require_admin(request, profile)
+        try:
+            report = library.add_urls((text or "").splitlines(),
+                                      progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
         return report_markdown(report), stats_markdown()
@@ -287,6 +298,12 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                                   f"{settings.max_file_mb:g} MB each; one file or zip at most "
                                   f"{settings.max_upload_mb:g} MB)")
             with gr.Row():
+                urls = gr.Textbox(label="…or web pages: one http(s) URL per line (public addresses only"
+                                        f"{', private ones allowed' if settings.allow_private_urls else ''}; "
+                                        f"{settings.max_file_mb:g} MB and {settings.fetch_timeout_s:g} s each)",
+                                  lines=2, max_lines=8, scale=4, elem_id="urls")
+                fetch_btn = gr.Button("Fetch and add", scale=1, elem_id="fetch")
+            with gr.Row():
                 add = gr.Button("Add to the index", variant="primary", elem_id="add")
                 clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
                 rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
@@ -315,6 +332,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                   concurrency_id="chat")
         add.click(upload, files, [report, stats], api_visibility="private", concurrency_id="library",
                   concurrency_limit=1)
+        fetch_btn.click(fetch_pages, urls, [report, stats], api_visibility="private", concurrency_id="library",
+                        concurrency_limit=1)
         clear_btn.click(clear, None, [report, stats], api_visibility="private", concurrency_id="library")
         rebuild_btn.click(rebuild, None, [report, stats], api_visibility="private", concurrency_id="library")
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
@@ -324,8 +343,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
-        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn], api_visibility="private",
-                  queue=False)
+        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
+                  api_visibility="private", queue=False)
         gr.api(search_api, api_name="search", concurrency_limit=4, concurrency_id="chat")
         gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="chat")
     return demo

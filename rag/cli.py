@@ -75,7 +75,10 @@ class _Bars:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    pipeline = _pipeline(args)
+    from rag.pipeline import Pipeline
+
+    # The command line is run by the machine's owner: a URL on loopback or the local network is theirs to fetch.
+    pipeline = Pipeline(_settings(args).replace(allow_private_urls=True))
     bars = _Bars({"embedding": "chunk"}, when_piped=True)
     report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total))
     bars.close()
@@ -267,8 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="add files (Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML, EPUB), "
-                                      "folders or globs")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+                                      "folders, globs or http(s) URLs of web pages")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(func=cmd_ingest)
 

@@ -10,7 +10,9 @@ Chunk ids are a hash of the chunk text, so ingesting the same files again adds n
 ``.md``, ``.markdown`` and ``.txt`` are read as they are; PDF, Word, PowerPoint, Excel, CSV, HTML and EPUB are
 converted to Markdown first (``rag.convert``), then chunked the same way.
 
-Leaves out: the conversion itself (``rag.convert``) and web pages (``rag.web``).
+URLs among the paths are fetched by ``rag.web`` and chunked the same way.
+
+Leaves out: the conversion itself (``rag.convert``) and fetching (``rag.web``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
-from rag import convert
+from rag import convert, web
 from rag.types import Chunk, Document, SkippedFile
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -82,14 +84,19 @@ def decode(data: bytes) -> tuple[str | None, str]:
 
 
 def load_documents(
-    paths: Iterable[str | Path], max_bytes: int, timeout_s: float = 60.0, memory_mb: int = 2048
+    paths: Iterable[str | Path], max_bytes: int, timeout_s: float = 60.0, memory_mb: int = 2048,
+    fetch_timeout_s: float = 20.0, allow_private: bool = False,
 ) -> tuple[list[Document], list[SkippedFile]]:
-    """Read every usable file under ``paths``; the others are returned with the reason they were skipped.
+    """Read every usable file under ``paths`` (and fetch the URLs among them); the others are returned with the
+    reason they were skipped.
 
     Text files are read directly; the other formats are converted (``rag.convert``), each within ``timeout_s``
-    seconds and ``memory_mb`` of address space. Every file, of any format, must be at most ``max_bytes``.
+    seconds and ``memory_mb`` of address space. Every file or page, of any format, must be at most ``max_bytes``.
+    URLs are fetched by ``rag.web`` (``allow_private``: loopback and private addresses too).
     """
-    files, skipped = find_files(paths)
+    paths = [str(p) for p in paths]
+    urls = [p for p in paths if web.is_url(p)]
+    files, skipped = find_files(p for p in paths if not web.is_url(p))
     docs: list[Document] = []
     to_convert: list[Path] = []
     for path in files:
@@ -108,6 +115,11 @@ def load_documents(
         docs += converted
         if reason:
             skipped.append(SkippedFile(str(path), reason))
+    for url, fetched, reason in web.fetch_documents(urls, fetch_timeout_s, max_bytes, allow_private, timeout_s,
+                                                    memory_mb):
+        docs += fetched
+        if reason:
+            skipped.append(SkippedFile(url, reason))
     return docs, skipped
 
 

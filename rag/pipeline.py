@@ -118,7 +118,7 @@ class Pipeline:
         start = time.perf_counter()
         cfg = self.settings
         docs, skipped_files = load_documents(paths, int(cfg.max_file_mb * 1e6), cfg.convert_timeout_s,
-                                             cfg.convert_memory_mb)
+                                             cfg.convert_memory_mb, cfg.fetch_timeout_s, cfg.allow_private_urls)
         if not docs:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
             raise EmptyCorpusError(f"No usable document found ({reasons or 'nothing given'}). The formats read: "

@@ -51,6 +51,8 @@ class Settings:
     max_file_mb: float = 10.0
     convert_timeout_s: float = 60.0  # a PDF/Office/HTML/EPUB conversion that runs longer is stopped, the file skipped
     convert_memory_mb: int = 2048  # the converter process's address-space cap (RLIMIT_AS)
+    fetch_timeout_s: float = 20.0  # one URL: connect, redirects and the whole body
+    allow_private_urls: bool = False  # the app may fetch loopback/private/link-local addresses (the CLI always may)
     llm_model: str = "gpt-4o"
     temperature: float = 0.2
     max_tokens: int = 1024
@@ -79,8 +81,9 @@ class Settings:
                      "convert_memory_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
-        if self.convert_timeout_s <= 0:
-            raise SettingsError("RAG_CONVERT_TIMEOUT_S must be a positive number of seconds.")
+        for name in ("convert_timeout_s", "fetch_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
         if self.embedding_dim < 0:
             raise SettingsError("RAG_EMBEDDING_DIM must be a positive number, or empty for the full size.")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
