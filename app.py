@@ -3,7 +3,8 @@
 ``build_app(pipeline, library)`` returns the Gradio Blocks and serves nothing; ``python app.py`` launches it (on
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers are thin: they call the pipeline and
 the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings) and ``/ask`` (an
-answer with its sources). The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
+answer with its sources); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
+docstrings. The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from rag import render
 from rag.documents import SUFFIXES
@@ -26,6 +28,7 @@ from rag.evalsets import load_set
 from rag.evaluation import evaluate
 from rag.generation import Turn
 from rag.library import Library
+from rag.mcp_auth import McpLogin
 from rag.pipeline import Pipeline
 from rag.settings import ROOT, Settings, load_settings
 
@@ -178,15 +181,31 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         allowed = None if upload else eval_roots(settings)
         return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
 
-    def search_api(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
-        """Dense top-k and reranked top-k (and all N candidates) for a question, with timings."""
+    def search(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
+        """Search the documents indexed in this app (by default the Milvus FAQ; see the app's Documents tab) for
+        the passages that answer a question. Returns the passages found by embedding similarity ("dense") and the
+        same passages reordered by a reranker ("reranked", best first, with rerank_score = the probability that the
+        passage answers), each with its text, source file or URL (with #page=N for a PDF page) and heading.
+
+        Args:
+            question: the question or search phrase, in natural language.
+            candidates: how many passages the first stage finds and the reranker scores (3 to 50).
+            top_k: how many of the best passages to return from each ranking (1 to 10).
+        """
         try:
             return pipeline.retrieve(question, int(candidates), int(top_k)).to_dict()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
-    def ask_api(question: str) -> dict[str, Any]:
-        """An answer grounded in the reranked passages, with those passages as sources."""
+    def ask(question: str) -> dict[str, Any]:
+        """Answer a question from the documents indexed in this app (by default the Milvus FAQ): the best
+        passages are found and reranked, and an LLM answers from them only, citing them as [1], [2], ... Returns
+        the answer, the passages it cites as "sources" (text, source file or URL, heading, scores), and whether an
+        LLM wrote it ("generated": false means no LLM is set up and the answer lists the passages instead).
+
+        Args:
+            question: the question, in natural language; ask one self-contained question per call.
+        """
         try:
             retrieval, answer = pipeline.ask(question)
             answer.consume()
@@ -345,8 +364,13 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
         demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
                   api_visibility="private", queue=False)
-        gr.api(search_api, api_name="search", concurrency_limit=4, concurrency_id="chat")
-        gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="chat")
+        # With RAG_MCP these two are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
+        # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
+        # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's
+        # lock still runs one model call at a time).
+        queued = not settings.mcp
+        gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 
@@ -355,7 +379,7 @@ def main() -> None:
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("rag").setLevel(logging.INFO)  # the library's start-up lines; not every HTTP request
     try:
-        settings = load_settings()
+        settings = load_settings(**({"mcp": True} if "--mcp" in sys.argv[1:] else {}))
     except RAGError as exc:
         sys.exit(f"error: {exc}")
     pipeline = Pipeline(settings)
@@ -365,9 +389,12 @@ def main() -> None:
     # Up to 4 chat/API requests run at once (concurrency_id "chat"); the pipeline serialises the model calls
     # themselves, so the 4 overlap only in Milvus and the LLM stream. 64 more wait in the queue, in order.
     demo.queue(max_size=64, default_concurrency_limit=4)
+    # With RAG_MCP, /search and /ask are MCP tools too, at /gradio_api/mcp/, behind the same login (rag.mcp_auth).
+    middleware = [Middleware(McpLogin, logins=settings.logins())] if settings.mcp else []
     demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
                 auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
-                max_file_size=int(settings.max_upload_mb * 1e6))
+                max_file_size=int(settings.max_upload_mb * 1e6), mcp_server=settings.mcp,
+                app_kwargs={"middleware": middleware})
 
 
 if __name__ == "__main__":

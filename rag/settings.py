@@ -66,6 +66,7 @@ class Settings:
     max_upload_mb: float = 100.0  # the largest single upload (a zip included); the web server refuses larger ones
     auth: str = field(default="", repr=False)  # RAG_AUTH: "user:password[,user:password...]" turns on the login
     admins: str = ""  # RAG_ADMINS: users who may upload, clear and rebuild; empty: everyone who can open the app
+    mcp: bool = False  # RAG_MCP: serve /search and /ask as MCP tools at /gradio_api/mcp/ (behind RAG_AUTH)
     hf_oauth: bool = False  # "Sign in with Hugging Face" in a Space (auto when the Space has hf_oauth: true)
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
