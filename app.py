@@ -212,7 +212,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
         return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked],
-                "generated": answer.generated, "error": answer.error,
+                "generated": answer.generated, "error": answer.error, "finish_reason": answer.finish_reason,
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}
 

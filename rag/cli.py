@@ -156,6 +156,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             "sources": [h.to_dict() for h in retrieval.reranked],
             "generated": answer.generated,
             "error": answer.error,
+            "finish_reason": answer.finish_reason,
             "timings": {**retrieval.timings.to_dict(), "first_token_s": _round(answer.first_token_s),
                         "generate_s": _round(answer.generate_s)},
         }, ensure_ascii=False))
