@@ -96,3 +96,18 @@ def test_its_errors_become_one_line(served, tiny_models, indexed: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: The LLM server at ") and "(400)" in lines[0], proc.stderr
     assert "requested 'no-such-model'" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_the_app_answers_through_transformers_serve(served, tiny_models, faq_dir: Path, tmp_path: Path) -> None:
+    from apprun import start_app, stop
+    from gradio_client import Client
+
+    url, model = served
+    app_url, proc = start_app(tmp_path, tiny_models, faq_dir, url, "", env={"RAG_LLM_MODEL": model,
+                                                                          "RAG_MAX_TOKENS": "12"})
+    try:
+        reply = Client(app_url, verbose=False).predict(QUESTION, api_name="/ask")
+        assert reply["generated"] is True and reply["error"] is None and reply["finish_reason"] == "length"
+        assert reply["answer"].endswith("(RAG_MAX_TOKENS) and stops here.") and len(reply["sources"]) == 3
+    finally:
+        stop(proc)
