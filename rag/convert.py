@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ _OFFICE = {".docx": "word/document.xml", ".pptx": "ppt/presentation.xml", ".xlsx
 _SLIDE = re.compile(r"^<!-- Slide number: (\d+) -->$", re.M)
 _START_S = 120.0  # the worker's imports (markitdown, magika, pandas) took 1.8 s on 2 busy cores; allow plenty
 _UNPACK_RATIO = 50  # an office/EPUB zip that says it unpacks to more than this many times the file limit is refused
+_REPLY = "rag-convert-reply "  # the prefix of the worker's reply lines on its stdout
 Result = tuple[Path, list[Document], str]  # (path, its documents, "") or (path, [], why it was skipped)
 
 
@@ -148,8 +150,8 @@ class _Worker:
             threading.Thread(target=target, args=(arg,), daemon=True).start()
         reply = self.result(_START_S)
         if reply is None or not reply.get("ready"):
-            return (f"{self.failure(_START_S)}; if it ran out of memory, raise RAG_CONVERT_MEMORY_MB (now "
-                    f"{self.memory_mb})")
+            why = f"no answer within {_START_S:g} s" if self.timed_out else self.failure(_START_S)
+            return f"{why}; if it ran out of memory, raise RAG_CONVERT_MEMORY_MB (now {self.memory_mb})"
         return ""
 
     def _read(self, stream) -> None:  # noqa: ANN001
@@ -172,13 +174,19 @@ class _Worker:
 
     def result(self, timeout_s: float) -> dict | None:
         """The next reply, or None when none came in ``timeout_s`` (the worker is then killed) or the worker died."""
-        try:
-            line = self.lines.get(timeout=timeout_s)
-        except queue.Empty:
-            self.timed_out = True
-            self.stop()
-            return None
-        return None if line is None else json.loads(line)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.timed_out = True
+                self.stop()
+                return None
+            if line is None:
+                return None
+            if line.startswith(_REPLY):
+                return json.loads(line[len(_REPLY):])
+            # anything else a library wrote to the real stdout (a C extension, say) is not a reply
 
     def failure(self, timeout_s: float) -> str:
         """Why the last file got no reply."""
@@ -207,15 +215,16 @@ def serve(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     except (ImportError, ValueError, OSError):  # not on this system (Windows), or a hard limit lower already
         pass
+    replies, sys.stdout = sys.stdout, sys.stderr  # what the converters print must not pass for a reply
     import markitdown.converters  # noqa: F401 - the slow imports, before "ready"
 
-    print(json.dumps({"ready": True}), flush=True)
+    print(_REPLY + json.dumps({"ready": True}), file=replies, flush=True)
     for line in sys.stdin:
         try:
             reply = _convert_one(Path(json.loads(line)))
         except MemoryError:
             reply = {"error": f"conversion needed more memory than the {memory_mb} MB cap (RAG_CONVERT_MEMORY_MB)"}
-        print(json.dumps(reply), flush=True)
+        print(_REPLY + json.dumps(reply), file=replies, flush=True)
 
 
 def _convert_one(path: Path) -> dict[str, str]:

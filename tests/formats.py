@@ -110,6 +110,22 @@ def epub(path: Path, title: str, chapters: list[tuple[str, str]]) -> Path:
     return path
 
 
+def swollen_docx(path: Path, paragraphs: int) -> Path:
+    """A .docx of ``paragraphs`` identical paragraphs: about 100 kB on disk, 100 bytes of XML each unpacked (the
+    shape of a hostile file that is small to send and large to parse)."""
+    seed = docx(path.with_name("seed-" + path.name), "Swollen", ["seed"])
+    with zipfile.ZipFile(seed) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    head, tail = members["word/document.xml"].decode().split("<w:body>", 1)
+    para = "<w:p><w:r><w:t>Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod.</w:t></w:r></w:p>"
+    members["word/document.xml"] = (head + "<w:body>" + para * paragraphs + tail).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    seed.unlink()
+    return path
+
+
 def corrupt_docx(path: Path, good: Path) -> Path:
     """The first half of a good .docx: a zip cut short, as an interrupted download leaves it."""
     data = good.read_bytes()

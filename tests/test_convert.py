@@ -128,6 +128,17 @@ def test_the_converter_runs_under_the_memory_cap(tmp_path: Path) -> None:
     assert docs == [] and "RAG_CONVERT_MEMORY_MB (now 64)" in reason
 
 
+@pytest.mark.slow
+def test_a_file_that_needs_more_memory_than_the_cap_is_skipped_and_the_next_converted(tmp_path: Path) -> None:
+    # 107 kB on disk, 20 MB of XML: mammoth needed more than 1024 MB of address space for it here (and converted it
+    # under a 4096 MB cap, in 85 s), so under a 1024 MB cap the worker's MemoryError names the cap
+    swollen = formats.swollen_docx(tmp_path / "a_swollen.docx", 200_000)
+    quick = formats.html(tmp_path / "b_page.html", "After", "The page after the swollen one.")
+    results = list(convert_files([swollen, quick], timeout_s=300, memory_mb=1024, max_bytes=MB))
+    assert results[0][1] == [] and "1024 MB cap (RAG_CONVERT_MEMORY_MB)" in results[0][2], results[0][2]
+    assert results[1][2] == "" and "The page after the swollen one." in results[1][1][0].text
+
+
 def test_sniff_names_what_a_file_really_is() -> None:
     assert sniff(b"%PDF-1.7\n") == "a PDF"
     assert sniff(b"PK\x03\x04rest") == "a zip archive"
