@@ -42,7 +42,7 @@ def download_faq(target: Path, timeout: float = 30.0) -> None:
         except OSError as exc:
             raise EmptyCorpusError(
                 f"Could not download the default corpus, the Milvus FAQ ({brief(exc)}). Set RAG_DOCS to a folder of "
-                ".md/.txt files, or upload documents in the Documents tab."
+                "documents, or upload documents in the Documents tab."
             ) from exc
         files, _ = extract_zip(archive, Path(tmp) / "x", max_bytes=10_000_000)
         faq = [f for f in files if f.parent.name == "faq" and f.suffix == ".md"]
