@@ -61,8 +61,9 @@ def chat_turn(
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
-    The dense column comes first while the reranked side says it is reranking, then the reranked one, then the
-    streamed answer with its sources. The settings given apply to this question only.
+    The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
+    (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
+    this question only.
     """
     message = (message or "").strip()
     if not message:
@@ -84,21 +85,26 @@ def chat_turn(
     yield show('<div class="rag-pending">Searching…</div>', "")
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
-        dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k), hybrid)
-        if dense.notice:
-            gr.Warning(dense.notice)
-        parts["embed"], parts["search"] = dense.timings.embed_s, dense.timings.search_s
-        yield show(render.comparison(dense, reranking=True), render.chart(dense))
-        ranked = pipeline.rerank(dense, int(top_k), rerank_instruction or None)
-        parts["rerank"] = ranked.timings.rerank_s
-        yield show(render.comparison(ranked), render.chart(ranked))
-        answer = pipeline.generator.stream(message, ranked.reranked, history, llm_model or None)
+        steps = pipeline.retrieve_steps(question, int(candidates), int(top_k), query_instruction or None,
+                                        rerank_instruction or None, hybrid)
+        ranked = next(steps)  # the first stage; then the reranked column fills in, best so far first
+        if ranked.notice:
+            gr.Warning(ranked.notice)
+        parts["embed"], parts["search"] = ranked.timings.embed_s, ranked.timings.search_s
+        yield show(render.comparison(ranked, reranking=True), render.chart(ranked))
+        for ranked in steps:
+            parts["rerank"] = ranked.timings.rerank_s if ranked.reranked else None
+            yield show(render.comparison(ranked), render.chart(ranked))
+        if not ranked.reranked and ranked.notice:
+            gr.Warning(ranked.notice)
+        passages = ranked.reranked or ranked.dense  # dense only when reranking was not possible (see its notice)
+        answer = pipeline.generator.stream(message, passages, history, llm_model or None)
         for _ in answer:
             parts["first token"] = answer.first_token_s
             chat[-1]["content"] = answer.text if answer.generated else render.md_escape(answer.text)
             yield show()
         if answer.generated:
-            chat[-1]["content"] += render.sources_markdown(ranked.reranked)
+            chat[-1]["content"] += render.sources_markdown(passages)
     except RAGError as exc:
         chat[-1]["content"] = f"⚠ {render.md_escape(str(exc))}"
     parts["total"] = time.perf_counter() - start
@@ -191,7 +197,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             answer.consume()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
-        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked],
+        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
                 "generated": answer.generated, "error": answer.error,
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}

@@ -150,7 +150,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "answer": answer.text,
-            "sources": [h.to_dict() for h in retrieval.reranked],
+            "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
             "generated": answer.generated,
             "error": answer.error,
             "timings": {**retrieval.timings.to_dict(), "first_token_s": _round(answer.first_token_s),
@@ -159,7 +159,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         if answer.generated:
             print("\n\nSources:")
-            for i, h in enumerate(retrieval.reranked, 1):
+            for i, h in enumerate(retrieval.reranked or retrieval.dense, 1):
                 print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={h.rerank_score:.3f}")
         print()
     if answer.error:
