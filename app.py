@@ -17,16 +17,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
+from rag import zerogpu  # first: on a ZeroGPU Space `spaces` must be imported before anything touches CUDA
 
-from rag import render
-from rag.errors import RAGError
-from rag.evalsets import load_set
-from rag.evaluation import evaluate
-from rag.generation import Turn
-from rag.library import Library
-from rag.pipeline import Pipeline
-from rag.settings import ROOT, Settings, load_settings
+zerogpu.import_spaces()
+
+import gradio as gr  # noqa: E402
+
+from rag import render  # noqa: E402
+from rag.errors import RAGError  # noqa: E402
+from rag.evalsets import load_set  # noqa: E402
+from rag.evaluation import evaluate  # noqa: E402
+from rag.generation import Turn  # noqa: E402
+from rag.library import Library  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -343,16 +347,20 @@ def main() -> None:
         settings = load_settings()
     except RAGError as exc:
         sys.exit(f"error: {exc}")
-    pipeline = Pipeline(settings)
+    try:
+        pipeline = zerogpu.make_pipeline(settings)  # on ZeroGPU this places both models now, before launch
+    except RAGError as exc:
+        sys.exit(f"error: {exc}")
     library = Library(pipeline)
-    library.start()
     demo = build_app(pipeline, library)
     # Up to 4 chat/API requests run at once (concurrency_id "chat"); the pipeline serialises the model calls
     # themselves, so the 4 overlap only in Milvus and the LLM stream. 64 more wait in the queue, in order.
     demo.queue(max_size=64, default_concurrency_limit=4)
     demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
                 auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
-                max_file_size=int(settings.max_upload_mb * 1e6))
+                max_file_size=int(settings.max_upload_mb * 1e6), prevent_thread_lock=True)
+    library.start()  # after launch: the page answers while it indexes, and ZeroGPU has packed the models by now
+    demo.block_thread()
 
 
 if __name__ == "__main__":
