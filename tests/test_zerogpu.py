@@ -249,6 +249,7 @@ def test_the_app_indexes_searches_and_answers_on_zerogpu(browser, tiny_models, f
             page.get_by_text("in object storage [1].").wait_for(timeout=60000)
             scores = page.locator("#rerank-col .rag-scores").all_inner_texts()
             assert len(scores) == 3 and all("P(yes) 0." in s or "P(yes) 1." in s for s in scores)
+            (ROOT / "screenshots").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "screenshots" / "zerogpu.png"), full_page=True)
 
             client = Client(url, verbose=False)
@@ -287,6 +288,7 @@ def test_the_app_without_gpu_quota_indexes_on_the_cpu_and_shows_dense_results(br
             assert "No GPU for this question" in notice and "quota" in notice and "\n" not in notice.strip()
             assert page.locator("#dense-col .rag-card").count() == 3
             page.get_by_text("From the dense passages [1].").wait_for(timeout=60000)  # answered from them
+            (ROOT / "screenshots").mkdir(exist_ok=True)
             page.screenshot(path=str(ROOT / "screenshots" / "zerogpu-no-quota.png"), full_page=True)
         finally:
             stop(proc)
