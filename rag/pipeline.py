@@ -139,7 +139,8 @@ class Pipeline:
         embedder = self.embedder
         self.store.ensure(self.model_id, embedder.dimension)
         existing = self.store.existing_ids([c.id for c in chunks])
-        new = [c for c in chunks if c.id not in existing]
+        # shortest first: each batch then holds chunks of about one length, so a CPU pads (and wastes) little
+        new = sorted((c for c in chunks if c.id not in existing), key=lambda c: len(c.text))
         if progress:
             progress(0, len(new))
         for i in range(0, len(new), batch):
