@@ -18,19 +18,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
-from starlette.middleware import Middleware
+from rag import zerogpu  # first: on a ZeroGPU Space `spaces` must be imported before anything touches CUDA
 
-from rag import render
-from rag.documents import SUFFIXES
-from rag.errors import RAGError
-from rag.evalsets import load_set
-from rag.evaluation import evaluate
-from rag.generation import Turn
-from rag.library import Library
-from rag.mcp_auth import McpLogin
-from rag.pipeline import Pipeline
-from rag.settings import ROOT, Settings, load_settings
+zerogpu.import_spaces()
+
+import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from rag import render  # noqa: E402
+from rag.documents import SUFFIXES  # noqa: E402
+from rag.errors import RAGError  # noqa: E402
+from rag.evalsets import load_set  # noqa: E402
+from rag.evaluation import evaluate  # noqa: E402
+from rag.generation import Turn  # noqa: E402
+from rag.library import Library  # noqa: E402
+from rag.mcp_auth import McpLogin  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -65,8 +69,9 @@ def chat_turn(
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
-    The dense column comes first while the reranked side says it is reranking, then the reranked one, then the
-    streamed answer with its sources. The settings given apply to this question only.
+    The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
+    (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
+    this question only.
     """
     message = (message or "").strip()
     if not message:
@@ -88,21 +93,26 @@ def chat_turn(
     yield show('<div class="rag-pending">Searching…</div>', "")
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
-        dense = pipeline.dense(question, int(candidates), query_instruction or None, int(top_k), hybrid)
-        if dense.notice:
-            gr.Warning(dense.notice)
-        parts["embed"], parts["search"] = dense.timings.embed_s, dense.timings.search_s
-        yield show(render.comparison(dense, reranking=True), render.chart(dense))
-        ranked = pipeline.rerank(dense, int(top_k), rerank_instruction or None)
-        parts["rerank"] = ranked.timings.rerank_s
-        yield show(render.comparison(ranked), render.chart(ranked))
-        answer = pipeline.generator.stream(message, ranked.reranked, history, llm_model or None)
+        steps = pipeline.retrieve_steps(question, int(candidates), int(top_k), query_instruction or None,
+                                        rerank_instruction or None, hybrid)
+        ranked = next(steps)  # the first stage; then the reranked column fills in, best so far first
+        if ranked.notice:
+            gr.Warning(ranked.notice)
+        parts["embed"], parts["search"] = ranked.timings.embed_s, ranked.timings.search_s
+        yield show(render.comparison(ranked, reranking=True), render.chart(ranked))
+        for ranked in steps:
+            parts["rerank"] = ranked.timings.rerank_s if ranked.reranked else None
+            yield show(render.comparison(ranked), render.chart(ranked))
+        if not ranked.reranked and ranked.notice:
+            gr.Warning(ranked.notice)
+        passages = ranked.reranked or ranked.dense  # dense only when reranking was not possible (see its notice)
+        answer = pipeline.generator.stream(message, passages, history, llm_model or None)
         for _ in answer:
             parts["first token"] = answer.first_token_s
             chat[-1]["content"] = answer.text if answer.generated else render.md_escape(answer.text)
             yield show()
         if answer.generated:
-            chat[-1]["content"] += render.sources_markdown(ranked.reranked)
+            chat[-1]["content"] += render.sources_markdown(passages)
     except RAGError as exc:
         chat[-1]["content"] = f"⚠ {render.md_escape(str(exc))}"
     parts["total"] = time.perf_counter() - start
@@ -211,7 +221,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             answer.consume()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
-        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked],
+        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
                 "generated": answer.generated, "error": answer.error, "finish_reason": answer.finish_reason,
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}
@@ -382,9 +392,11 @@ def main() -> None:
         settings = load_settings(**({"mcp": True} if "--mcp" in sys.argv[1:] else {}))
     except RAGError as exc:
         sys.exit(f"error: {exc}")
-    pipeline = Pipeline(settings)
+    try:
+        pipeline = zerogpu.make_pipeline(settings)  # on ZeroGPU this places both models now, before launch
+    except RAGError as exc:
+        sys.exit(f"error: {exc}")
     library = Library(pipeline)
-    library.start()
     demo = build_app(pipeline, library)
     # Up to 4 chat/API requests run at once (concurrency_id "chat"); the pipeline serialises the model calls
     # themselves, so the 4 overlap only in Milvus and the LLM stream. 64 more wait in the queue, in order.
@@ -394,7 +406,9 @@ def main() -> None:
     demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
                 auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
                 max_file_size=int(settings.max_upload_mb * 1e6), mcp_server=settings.mcp,
-                app_kwargs={"middleware": middleware})
+                app_kwargs={"middleware": middleware}, prevent_thread_lock=True)
+    library.start()  # after launch: the page answers while it indexes, and ZeroGPU has packed the models by now
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -29,9 +29,10 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
 
 
 def _pipeline(args: argparse.Namespace):  # noqa: ANN202
-    from rag.pipeline import Pipeline
+    """The pipeline for this hosting (on a ZeroGPU Space, one whose model calls go through spaces.GPU)."""
+    from rag.zerogpu import make_pipeline
 
-    return Pipeline(_settings(args))
+    return make_pipeline(_settings(args))
 
 
 def _quiet_libraries() -> None:
@@ -153,7 +154,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "answer": answer.text,
-            "sources": [h.to_dict() for h in retrieval.reranked],
+            "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
             "generated": answer.generated,
             "error": answer.error,
             "finish_reason": answer.finish_reason,
@@ -163,8 +164,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         if answer.generated:
             print("\n\nSources:")
-            for i, h in enumerate(retrieval.reranked, 1):
-                print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={h.rerank_score:.3f}")
+            for i, h in enumerate(retrieval.reranked or retrieval.dense, 1):
+                score = "–" if h.rerank_score is None else f"{h.rerank_score:.3f}"
+                print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={score}")
         print()
     if answer.error:
         print(f"error: {answer.error}", file=sys.stderr)
@@ -201,7 +203,9 @@ def _round(value: float | None) -> float | None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = _pipeline(args).info()
+    from rag.pipeline import Pipeline
+
+    info = Pipeline(_settings(args)).info()  # loads no model, on any hosting
     if args.json:
         print(json.dumps(info))
     else:

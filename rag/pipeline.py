@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,8 @@ class Pipeline:
         embedder = self.embedder
         self.store.ensure(self.model_id, embedder.dimension)
         existing = self.store.existing_ids([c.id for c in chunks])
-        new = [c for c in chunks if c.id not in existing]
+        # shortest first: each batch then holds chunks of about one length, so a CPU pads (and wastes) little
+        new = sorted((c for c in chunks if c.id not in existing), key=lambda c: len(c.text))
         if progress:
             progress(0, len(new))
         for i in range(0, len(new), batch):
@@ -209,19 +210,37 @@ class Pipeline:
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
+        *_, last = self.rerank_steps(dense, top_k, instruction)
+        return last
+
+    def rerank_steps(
+        self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None
+    ) -> Iterator[Retrieval]:
+        """Stage 2 as it goes: candidates are scored in dense order, and after each one the retrieval so far is
+        yielded, its ``reranked_all`` holding the scored candidates, best first. The last one has them all, and is
+        what ``rerank`` returns. The lock is taken per candidate, never across a yield."""
         reranker = self.reranker  # loaded outside the timer
         t0 = time.perf_counter()
-        with self._lock:
-            scores = reranker.score(
-                dense.question, [h.text for h in dense.candidates], instruction or self.settings.rerank_instruction
-            ) if dense.candidates else []
+        texts = [h.text for h in dense.candidates]
+        steps = reranker.score_iter(dense.question, texts, instruction or self.settings.rerank_instruction)
+        scores: list[float] = []
+        while len(scores) < len(texts):
+            with self._lock:
+                scores.append(next(steps))
+            if len(scores) < len(texts):
+                yield self._ranked(dense, scores, top_k, time.perf_counter() - t0)
+        yield self._ranked(dense, scores, top_k, time.perf_counter() - t0)
+
+    @staticmethod
+    def _ranked(dense: Retrieval, scores: Sequence[float], top_k: int | None, seconds: float) -> Retrieval:
+        """``dense`` with the first ``len(scores)`` candidates scored, and those in ``reranked_all``, best first."""
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         rank = {i: r + 1 for r, i in enumerate(order)}
         scored = tuple(
-            Hit(**{**h.to_dict(), "rerank_rank": rank[i], "rerank_score": scores[i]})
+            Hit(**{**h.to_dict(), "rerank_rank": rank[i], "rerank_score": scores[i]}) if i < len(scores) else h
             for i, h in enumerate(dense.candidates)
         )
-        timings = Timings(dense.timings.embed_s, dense.timings.search_s, time.perf_counter() - t0)
+        timings = Timings(dense.timings.embed_s, dense.timings.search_s, seconds)
         return Retrieval(
             dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage,
             dense.notice,
@@ -249,8 +268,25 @@ class Pipeline:
         hybrid: bool | None = None,
     ) -> Retrieval:
         """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown."""
+        *_, last = self.retrieve_steps(question, candidates, top_k, query_instruction, rerank_instruction, hybrid)
+        return last
+
+    def retrieve_steps(
+        self,
+        question: str,
+        candidates: int | None = None,
+        top_k: int | None = None,
+        query_instruction: str | None = None,
+        rerank_instruction: str | None = None,
+        hybrid: bool | None = None,
+    ) -> Iterator[Retrieval]:
+        """``retrieve`` as it goes: the first stage (its reranked side empty), then the reranking as it fills in
+        (``rerank_steps``); the last one yielded is ``retrieve``'s result. If the reranked side of the last one is
+        empty, the candidates could not be reranked and its ``notice`` says why (the answer then uses the dense
+        top-k)."""
         first = self.dense(question, candidates, query_instruction, top_k, hybrid)
-        return self.rerank(first, top_k, rerank_instruction)
+        yield first
+        yield from self.rerank_steps(first, top_k, rerank_instruction)
 
     def ask(
         self, question: str, history: Sequence[Turn] = (), llm_model: str | None = None, **retrieve_options: Any
@@ -261,7 +297,8 @@ class Pipeline:
             raise EmptyQuestionError("The question is empty; type a question.")
         standalone = self.generator.standalone_question(question.strip(), history, llm_model)
         retrieval = self.retrieve(standalone, **retrieve_options)
-        return retrieval, self.generator.stream(question.strip(), retrieval.reranked, history, llm_model)
+        passages = retrieval.reranked or retrieval.dense  # dense only when reranking was not possible (see notice)
+        return retrieval, self.generator.stream(question.strip(), passages, history, llm_model)
 
     def info(self) -> dict[str, Any]:
         """What the CLI's ``info`` prints: no model is loaded for it."""

@@ -72,11 +72,15 @@ def comparison(r: Retrieval | None, reranking: bool = False) -> str:
     stage = r.first_stage if r.first_stage in STAGES else "dense"
     title, what, _ = STAGES[stage]
     dense = "".join(_card(h, h.dense_rank, dense_marker(h, r.top_k), False, stage) for h in r.dense)
-    if r.reranked:
-        right = "".join(_card(h, i, rank_marker(h, r.top_k), True, stage) for i, h in enumerate(r.reranked, 1))
-    else:
-        verb = "Reranking" if reranking else "Waiting to rerank"
-        right = f'<div class="rag-pending">{verb} {len(r.candidates)} candidates…</div>'
+    right = "".join(_card(h, i, rank_marker(h, r.top_k), True, stage) for i, h in enumerate(r.reranked, 1))
+    if r.reranked and len(r.reranked_all) < len(r.candidates):  # still going: the best so far, and how far
+        right = (f'<div class="rag-pending rag-progress">Reranking {len(r.reranked_all)} of {len(r.candidates)}…'
+                 f'</div>{right}')
+    elif not r.reranked and reranking:
+        right = f'<div class="rag-pending">Reranking {len(r.candidates)} candidates…</div>'
+    elif not r.reranked:
+        why = f": {escape(r.notice)}" if r.notice else ""
+        right = f'<div class="rag-pending rag-unranked">Not reranked{why}</div>'
     return (
         '<div class="rag-compare">'
         f'<div class="rag-col" id="dense-col"><h4>{title} <small>{what} · top {r.top_k} of '

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.errors import ModelLoadError, model_load_error
@@ -42,6 +42,13 @@ class Reranker(ABC):
     @abstractmethod
     def score(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[float]:
         """One score in [0, 1] per passage, in the order given."""
+
+    def score_iter(self, query: str, passages: Sequence[str], instruction: str | None = None) -> Iterator[float]:
+        """The same scores, yielded one by one as they are ready (a UI can show the best so far).
+
+        A backend that scores everything at once yields them all at the end; that is the default.
+        """
+        yield from self.score(query, passages, instruction)
 
 
 class Qwen3Reranker(Reranker):
@@ -117,24 +124,30 @@ class Qwen3Reranker(Reranker):
         self._scores.clear()
 
     def score(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[float]:
+        return list(self.score_iter(query, passages, instruction))
+
+    def score_iter(self, query: str, passages: Sequence[str], instruction: str | None = None) -> Iterator[float]:
+        """Scores in the order given; on the CPU each is yielded as soon as its passage has run.
+
+        No lock or torch mode is held across a yield: the consumer may resume it from another thread.
+        """
         instruction = instruction or self.instruction
         keys = [(instruction, query, p) for p in passages]
-        todo = [i for i, k in enumerate(keys) if k not in self._scores]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._scores))  # unique, in first-seen order
+        fresh: Iterator[float] = iter(())
         if todo:
-            prompts = self.encode(query, [passages[i] for i in todo], instruction)
+            prompts = self.encode(query, [k[2] for k in todo], instruction)
             if self.prefix_cache and self.batch_size == 1 and len(prompts) > 1:
-                fresh = self._score_shared_prefix(prompts)
+                fresh = self._iter_shared_prefix(prompts)
             else:
-                fresh = self._score_batches(prompts)
-            for i, p in zip(todo, fresh, strict=True):
-                self._scores[keys[i]] = p
-        out = []
+                fresh = iter(self._score_batches(prompts))
         for k in keys:
+            if k not in self._scores:
+                self._scores[k] = next(fresh)
             self._scores.move_to_end(k)
-            out.append(self._scores[k])
+            yield self._scores[k]
         while len(self._scores) > self._cache_size:
             self._scores.popitem(last=False)
-        return out
 
     def _p_yes(self, hidden: Any) -> list[float]:
         import torch
@@ -162,8 +175,9 @@ class Qwen3Reranker(Reranker):
                     scores[i] = p
         return scores
 
-    def _score_shared_prefix(self, prompts: list[list[int]]) -> list[float]:
-        """Run the tokens every prompt shares (system prefix, instruction, query) once, then each rest on its cache.
+    def _iter_shared_prefix(self, prompts: list[list[int]]) -> Iterator[float]:
+        """Run the tokens every prompt shares (system prefix, instruction, query) once, then each rest on its cache,
+        yielding each prompt's score as it is ready.
 
         The shared part is the longest common prefix of the token ids themselves, so every prompt sees exactly
         the tokens it would see alone; RoPE makes the positions match too.
@@ -178,17 +192,17 @@ class Qwen3Reranker(Reranker):
                 n += 1
             shared = n
         if shared < 8:
-            return self._score_batches(prompts)
-        scores = []
+            yield from self._score_batches(prompts)
+            return
         with torch.inference_mode():
             cache = DynamicCache(config=self.model.config)
             head = torch.tensor([prompts[0][:shared]], device=self.device)
             self.model.model(input_ids=head, cache=cache, use_cache=True)
-            for ids in prompts:
+        for ids in prompts:
+            with torch.inference_mode():
                 rest = torch.tensor([ids[shared:]], device=self.device)
                 positions = torch.arange(shared, len(ids), device=self.device).unsqueeze(0)
-                out = self.model.model(input_ids=rest, cache=cache, use_cache=True,
-                                       position_ids=positions)
-                scores += self._p_yes(out.last_hidden_state[:, -1])
+                out = self.model.model(input_ids=rest, cache=cache, use_cache=True, position_ids=positions)
+                score = self._p_yes(out.last_hidden_state[:, -1])[0]
                 cache.crop(shared - len(ids))  # drop this passage, keep the shared prefix
-        return scores
+            yield score

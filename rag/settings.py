@@ -2,7 +2,8 @@
 
 Precedence, lowest first: ``config/default.toml`` < a ``.env`` file < the process environment.
 The variable for a setting is ``RAG_`` plus its name in upper case (``candidates`` -> ``RAG_CANDIDATES``),
-except the OpenAI ones, which use the OpenAI SDK's own names (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``).
+except the OpenAI ones, which use the OpenAI SDK's own names (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``), and
+``zero_gpu``, which is the ``SPACES_ZERO_GPU`` that a ZeroGPU Space sets.
 No other module reads ``os.environ``.
 """
 
@@ -25,7 +26,8 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-_PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL"}
+_PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
+                    "zero_gpu": "SPACES_ZERO_GPU"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Settings:
     dtype: str = "auto"
     embedding_dim: int = 0  # 0 = the model's full size
     quantize: str = "none"  # "int8": dynamic int8 linears on the CPU (opt-in; see the README for its agreement)
+    zero_gpu: bool = False  # SPACES_ZERO_GPU, set by a ZeroGPU Space: every model call goes through spaces.GPU
     milvus_uri: str = "data/milvus.db"
     milvus_token: str = field(default="", repr=False)
     collection: str = "documents"

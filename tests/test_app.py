@@ -35,7 +35,12 @@ def test_dense_column_comes_before_reranking_then_the_answer_streams(pipeline: P
     comparisons = [s[1] for s in steps if isinstance(s[1], str)]
     assert "Searching" in comparisons[0]
     assert 'id="dense-col"' in comparisons[1] and "Reranking 10 candidates" in comparisons[1]
-    assert comparisons[2].count('class="rag-card"') == 6 and "Reranking" not in comparisons[2]
+    # then the reranked column fills in, in dense order: the best so far, and how far it has got
+    progress = comparisons[2:-1]
+    assert [f"Reranking {i} of 10" in c for i, c in enumerate(progress, 1)] == [True] * 9
+    assert [c.count('class="rag-card"') for c in progress[:3]] == [3 + 1, 3 + 2, 3 + 3]
+    assert comparisons[-1].count('class="rag-card"') == 6 and "Reranking" not in comparisons[-1]
+    assert comparisons[-1] == render.comparison(pipeline.retrieve("Where does Milvus store data?", 10, 3))
     answers = [s[0][-1]["content"] for s in steps]
     assert answers[2] == "" and any(a == "Milvus stores " for a in answers)  # streamed, token by token
     final = steps[-1]

@@ -28,6 +28,10 @@ PAYLOADS = """# Scripts
 and [a markdown link](javascript:window.__xss='md').
 """
 
+# the reranked column is complete: three cards, and no "Reranking k of N" line any more
+RERANKED = ("document.querySelectorAll('#rerank-col .rag-card').length === 3 && "
+            "!document.querySelector('#rerank-col .rag-pending')")
+
 pytestmark = pytest.mark.slow
 
 
@@ -45,7 +49,7 @@ def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_m
         page.goto(url)
         page.locator("#question textarea").fill("Where does Milvus store data?")
         page.locator("#ask").click()
-        page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+        page.wait_for_function(RERANKED, timeout=60000)
         assert page.locator("#dense-col .rag-card").count() == 3
         page.get_by_text("and metadata in etcd [2].").wait_for(timeout=60000)
         scores = page.locator("#comparison .rag-scores").all_inner_texts()
@@ -130,7 +134,7 @@ def test_html_in_documents_never_runs(browser, tiny_models, tmp_path) -> None:
             page.goto(url)
             page.locator("#question textarea").fill("What does the hostile document say?")
             page.locator("#ask").click()
-            page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+            page.wait_for_function(RERANKED, timeout=60000)
             page.locator("#chat").get_by_text("ok [1]").wait_for(timeout=60000)
             for d in page.locator("#comparison details").all():
                 d.click()

@@ -107,7 +107,7 @@ def test_shared_prefix_path_runs_and_agrees_with_plain_batches(reranker_path: st
 def test_scores_are_cached_per_instruction_query_and_passage(reranker_path: str, monkeypatch) -> None:
     r = Qwen3Reranker(reranker_path, dtype=torch.float32, cache_size=3)
     first = r.score(QUERY, DOCS[:3])
-    monkeypatch.setattr(r, "_score_shared_prefix", lambda prompts: pytest.fail("cached scores were recomputed"))
+    monkeypatch.setattr(r, "_iter_shared_prefix", lambda prompts: pytest.fail("cached scores were recomputed"))
     monkeypatch.setattr(r, "_score_batches", lambda prompts: pytest.fail("cached scores were recomputed"))
     assert r.score(QUERY, DOCS[:3][::-1]) == first[::-1]
     monkeypatch.undo()
@@ -119,3 +119,14 @@ def test_int8_is_opt_in_and_close(reranker_path: str) -> None:
     exact = Qwen3Reranker(reranker_path, dtype=torch.float32).score(QUERY, DOCS)
     quant = Qwen3Reranker(reranker_path, dtype=torch.float32, quantize="int8").score(QUERY, DOCS)
     assert quant == pytest.approx(exact, abs=0.05)
+
+
+def test_score_iter_yields_the_same_scores_one_by_one(reranker_path: str) -> None:
+    r = Qwen3Reranker(reranker_path, dtype=torch.float32, cache_size=0)
+    whole = r.score(QUERY, DOCS)
+    steps = r.score_iter(QUERY, DOCS)
+    first = next(steps)  # the first passage's score is ready before the rest have run
+    assert first == pytest.approx(whole[0], abs=1e-6)
+    assert [first, *steps] == pytest.approx(whole, abs=1e-6)
+    twice = r.score(QUERY, [DOCS[1], DOCS[0], DOCS[1]])  # a passage given twice is scored once, in its places
+    assert twice == pytest.approx([whole[1], whole[0], whole[1]], abs=1e-6)
