@@ -18,21 +18,20 @@ from rag.errors import RAGError
 from rag.types import Hit, Retrieval
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily
+def _settings(args: argparse.Namespace, **overrides: object):  # noqa: ANN202 - Settings, imported lazily
     from rag.settings import load_settings
 
-    overrides = {}
     for name in ("candidates", "top_k", "hybrid"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     return load_settings(**overrides)
 
 
-def _pipeline(args: argparse.Namespace):  # noqa: ANN202
+def _pipeline(args: argparse.Namespace, **overrides: object):  # noqa: ANN202
     """The pipeline for this hosting (on a ZeroGPU Space, one whose model calls go through spaces.GPU)."""
     from rag.zerogpu import make_pipeline
 
-    return make_pipeline(_settings(args))
+    return make_pipeline(_settings(args, **overrides))
 
 
 def _quiet_libraries() -> None:
@@ -76,10 +75,8 @@ class _Bars:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.pipeline import Pipeline
-
     # The command line is run by the machine's owner: a URL on loopback or the local network is theirs to fetch.
-    pipeline = Pipeline(_settings(args).replace(allow_private_urls=True))
+    pipeline = _pipeline(args, allow_private_urls=True)
     bars = _Bars({"embedding": "chunk"}, when_piped=True)
     report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total))
     bars.close()
