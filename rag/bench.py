@@ -227,7 +227,7 @@ def run(corpus: Path, int8: bool = False, log: Any = print, reps: int = 3) -> di
         result["engines"] = compare_engines(settings, modes, today, candidates, reference, store, reps, log)
         for row in result["engines"].values():
             row["vs_tutorial"] = round(tutorial_rerank_s / row["rerank_s"], 2)
-            row["x_floor"] = round(row["rerank_s"] / result["floors"][row["precision"]]["rerank_floor_s"], 2)
+            row["x_floor"] = round(row["rerank_s"] * best(rates)[row["precision"]][1] * 1e9 / flops, 2)
         log("peak RSS of the product with both models loaded (a fresh process) …")
         result["peak_rss_mb"] = product_rss_mb(emb_dir, rr_dir, corpus, tmp_path / "rss.db")
         result["peak_rss_mb_by_engine"] = {
