@@ -55,9 +55,11 @@ INT8_KEEP_FLOAT: tuple[str, ...] = ("*.down_proj",)
 
 # -- the graph ----------------------------------------------------------------------------------------------------
 def _rope(x: Any, cos: Any, sin: Any) -> Any:
+    """Rotary embedding as transformers applies it (``rotate_half``): x * cos + rotate_half(x) * sin."""
+    import torch
+
     half = x.shape[-1] // 2
-    rotated = __import__("torch").cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
 def _decoder_class() -> type:
