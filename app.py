@@ -3,7 +3,8 @@
 ``build_app(pipeline, library)`` returns the Gradio Blocks and serves nothing; ``python app.py`` launches it (on
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers are thin: they call the pipeline and
 the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings) and ``/ask`` (an
-answer with its sources). The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
+answer with its sources); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
+docstrings. The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import gradio as gr
+from rag import zerogpu  # first: on a ZeroGPU Space `spaces` must be imported before anything touches CUDA
 
-from rag import render
-from rag.errors import RAGError
-from rag.evalsets import load_set
-from rag.evaluation import evaluate
-from rag.generation import Turn
-from rag.library import Library
-from rag.pipeline import Pipeline
-from rag.settings import ROOT, Settings, load_settings
+zerogpu.import_spaces()
+
+import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+
+from rag import render  # noqa: E402
+from rag.documents import SUFFIXES  # noqa: E402
+from rag.errors import RAGError  # noqa: E402
+from rag.evalsets import load_set  # noqa: E402
+from rag.evaluation import evaluate  # noqa: E402
+from rag.generation import Turn  # noqa: E402
+from rag.library import Library  # noqa: E402
+from rag.mcp_auth import McpLogin  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -183,22 +191,38 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         allowed = None if upload else eval_roots(settings)
         return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
 
-    def search_api(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
-        """Dense top-k and reranked top-k (and all N candidates) for a question, with timings."""
+    def search(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
+        """Search the documents indexed in this app (by default the Milvus FAQ; see the app's Documents tab) for
+        the passages that answer a question. Returns the passages found by embedding similarity ("dense") and the
+        same passages reordered by a reranker ("reranked", best first, with rerank_score = the probability that the
+        passage answers), each with its text, source file or URL (with #page=N for a PDF page) and heading.
+
+        Args:
+            question: the question or search phrase, in natural language.
+            candidates: how many passages the first stage finds and the reranker scores (3 to 50).
+            top_k: how many of the best passages to return from each ranking (1 to 10).
+        """
         try:
             return pipeline.retrieve(question, int(candidates), int(top_k)).to_dict()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
-    def ask_api(question: str) -> dict[str, Any]:
-        """An answer grounded in the reranked passages, with those passages as sources."""
+    def ask(question: str) -> dict[str, Any]:
+        """Answer a question from the documents indexed in this app (by default the Milvus FAQ): the best
+        passages are found and reranked, and an LLM answers from them only, citing them as [1], [2], ... Returns
+        the answer, the passages it cites as "sources" (text, source file or URL, heading, scores), and whether an
+        LLM wrote it ("generated": false means no LLM is set up and the answer lists the passages instead).
+
+        Args:
+            question: the question, in natural language; ask one self-contained question per call.
+        """
         try:
             retrieval, answer = pipeline.ask(question)
             answer.consume()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
         return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
-                "generated": answer.generated, "error": answer.error,
+                "generated": answer.generated, "error": answer.error, "finish_reason": answer.finish_reason,
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}
 
@@ -225,16 +249,27 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     def access_view(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         user = current_user(request, profile)
         allowed = may_change_index(settings, user)
-        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(4))
+        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(6))
 
     def upload(
         files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
     ) -> tuple[str, str]:
         require_admin(request, profile)
         if not files:
-            raise gr.Error("Choose .md, .txt or .zip files first.")
+            raise gr.Error("Choose files (or a .zip of them) first.")
         try:
             report = library.add(files, progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        return report_markdown(report), stats_markdown()
+
+    def fetch_pages(
+        text: str, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
+    ) -> tuple[str, str]:
+        require_admin(request, profile)
+        try:
+            report = library.add_urls((text or "").splitlines(),
+                                      progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
         return report_markdown(report), stats_markdown()
@@ -286,10 +321,17 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 gr.LoginButton()
             access = gr.Markdown(elem_id="access")
             stats = gr.Markdown(elem_id="stats")
-            files = gr.File(file_count="multiple", file_types=[".md", ".markdown", ".txt", ".zip"],
-                            label=f"Upload .md, .txt or a .zip of them (up to {settings.max_upload_files} files, "
+            files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"],
+                            label=f"Upload Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML or EPUB files, or "
+                                  f"a .zip of them (up to {settings.max_upload_files} files, "
                                   f"{settings.max_file_mb:g} MB each; one file or zip at most "
                                   f"{settings.max_upload_mb:g} MB)")
+            with gr.Row():
+                urls = gr.Textbox(label="…or web pages: one http(s) URL per line (public addresses only"
+                                        f"{', private ones allowed' if settings.allow_private_urls else ''}; "
+                                        f"{settings.max_file_mb:g} MB and {settings.fetch_timeout_s:g} s each)",
+                                  lines=2, max_lines=8, scale=4, elem_id="urls")
+                fetch_btn = gr.Button("Fetch and add", scale=1, elem_id="fetch")
             with gr.Row():
                 add = gr.Button("Add to the index", variant="primary", elem_id="add")
                 clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
@@ -319,6 +361,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                   concurrency_id="chat")
         add.click(upload, files, [report, stats], api_visibility="private", concurrency_id="library",
                   concurrency_limit=1)
+        fetch_btn.click(fetch_pages, urls, [report, stats], api_visibility="private", concurrency_id="library",
+                        concurrency_limit=1)
         clear_btn.click(clear, None, [report, stats], api_visibility="private", concurrency_id="library")
         rebuild_btn.click(rebuild, None, [report, stats], api_visibility="private", concurrency_id="library")
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
@@ -328,10 +372,15 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
-        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn], api_visibility="private",
-                  queue=False)
-        gr.api(search_api, api_name="search", concurrency_limit=4, concurrency_id="chat")
-        gr.api(ask_api, api_name="ask", concurrency_limit=4, concurrency_id="chat")
+        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
+                  api_visibility="private", queue=False)
+        # With RAG_MCP these two are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
+        # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
+        # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's
+        # lock still runs one model call at a time).
+        queued = not settings.mcp
+        gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 
@@ -340,19 +389,26 @@ def main() -> None:
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("rag").setLevel(logging.INFO)  # the library's start-up lines; not every HTTP request
     try:
-        settings = load_settings()
+        settings = load_settings(**({"mcp": True} if "--mcp" in sys.argv[1:] else {}))
     except RAGError as exc:
         sys.exit(f"error: {exc}")
-    pipeline = Pipeline(settings)
+    try:
+        pipeline = zerogpu.make_pipeline(settings)  # on ZeroGPU this places both models now, before launch
+    except RAGError as exc:
+        sys.exit(f"error: {exc}")
     library = Library(pipeline)
-    library.start()
     demo = build_app(pipeline, library)
     # Up to 4 chat/API requests run at once (concurrency_id "chat"); the pipeline serialises the model calls
     # themselves, so the 4 overlap only in Milvus and the LLM stream. 64 more wait in the queue, in order.
     demo.queue(max_size=64, default_concurrency_limit=4)
+    # With RAG_MCP, /search and /ask are MCP tools too, at /gradio_api/mcp/, behind the same login (rag.mcp_auth).
+    middleware = [Middleware(McpLogin, logins=settings.logins())] if settings.mcp else []
     demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
                 auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
-                max_file_size=int(settings.max_upload_mb * 1e6))
+                max_file_size=int(settings.max_upload_mb * 1e6), mcp_server=settings.mcp,
+                app_kwargs={"middleware": middleware}, prevent_thread_lock=True)
+    library.start()  # after launch: the page answers while it indexes, and ZeroGPU has packed the models by now
+    demo.block_thread()
 
 
 if __name__ == "__main__":

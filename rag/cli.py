@@ -18,20 +18,20 @@ from rag.errors import RAGError
 from rag.types import Hit, Retrieval
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily
+def _settings(args: argparse.Namespace, **overrides: object):  # noqa: ANN202 - Settings, imported lazily
     from rag.settings import load_settings
 
-    overrides = {}
     for name in ("candidates", "top_k", "hybrid"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     return load_settings(**overrides)
 
 
-def _pipeline(args: argparse.Namespace):  # noqa: ANN202
-    from rag.pipeline import Pipeline
+def _pipeline(args: argparse.Namespace, **overrides: object):  # noqa: ANN202
+    """The pipeline for this hosting (on a ZeroGPU Space, one whose model calls go through spaces.GPU)."""
+    from rag.zerogpu import make_pipeline
 
-    return Pipeline(_settings(args))
+    return make_pipeline(_settings(args, **overrides))
 
 
 def _quiet_libraries() -> None:
@@ -75,7 +75,8 @@ class _Bars:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    pipeline = _pipeline(args)
+    # The command line is run by the machine's owner: a URL on loopback or the local network is theirs to fetch.
+    pipeline = _pipeline(args, allow_private_urls=True)
     bars = _Bars({"embedding": "chunk"}, when_piped=True)
     report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total))
     bars.close()
@@ -153,6 +154,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
             "generated": answer.generated,
             "error": answer.error,
+            "finish_reason": answer.finish_reason,
             "timings": {**retrieval.timings.to_dict(), "first_token_s": _round(answer.first_token_s),
                         "generate_s": _round(answer.generate_s)},
         }, ensure_ascii=False))
@@ -160,7 +162,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if answer.generated:
             print("\n\nSources:")
             for i, h in enumerate(retrieval.reranked or retrieval.dense, 1):
-                print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={h.rerank_score:.3f}")
+                score = "–" if h.rerank_score is None else f"{h.rerank_score:.3f}"
+                print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={score}")
         print()
     if answer.error:
         print(f"error: {answer.error}", file=sys.stderr)
@@ -197,7 +200,9 @@ def _round(value: float | None) -> float | None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = _pipeline(args).info()
+    from rag.pipeline import Pipeline
+
+    info = Pipeline(_settings(args)).info()  # loads no model, on any hosting
     if args.json:
         print(json.dumps(info))
     else:
@@ -276,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rag", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add .md/.markdown/.txt files, folders or globs to the collection")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("ingest", help="add files (Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML, EPUB), "
+                                      "folders, globs or http(s) URLs of web pages")
+    p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(func=cmd_ingest)
 

@@ -24,7 +24,7 @@ def default_corpus(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Paths to index when the collection is empty: ``RAG_DOCS``, else the Milvus FAQ (downloaded if needed)."""
     if settings.docs:
         if not Path(settings.docs).exists():
-            raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of .md/.txt files.")
+            raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of documents.")
         return [settings.docs]
     target = Path(settings.data_dir) / "milvus_faq"
     if not any(target.glob("*.md")):
@@ -42,7 +42,7 @@ def download_faq(target: Path, timeout: float = 30.0) -> None:
         except OSError as exc:
             raise EmptyCorpusError(
                 f"Could not download the default corpus, the Milvus FAQ ({brief(exc)}). Set RAG_DOCS to a folder of "
-                ".md/.txt files, or upload documents in the Documents tab."
+                "documents, or upload documents in the Documents tab."
             ) from exc
         files, _ = extract_zip(archive, Path(tmp) / "x", max_bytes=10_000_000)
         faq = [f for f in files if f.parent.name == "faq" and f.suffix == ".md"]

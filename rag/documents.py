@@ -1,11 +1,18 @@
-"""Load text documents and cut them into chunks at markdown headings.
+"""Load documents and cut them into chunks at markdown headings.
 
 Improves on the tutorial's ``text.split("# ")``: each heading stays with its body, heading-only or empty
 sections are dropped, front matter and HTML comments are removed, headings inside code fences are not split on,
-and a section longer than the token cap is cut into overlapping windows that each repeat the heading.
+and a section longer than the token cap is cut into overlapping windows that each repeat the heading. A window
+starts and ends at a paragraph, line or sentence break where one lies within its budget (else between words),
+never inside a Markdown link or inline code, and a table or code block that fits in a window is not cut.
 Chunk ids are a hash of the chunk text, so ingesting the same files again adds nothing.
 
-Leaves out: PDF, HTML and other formats; only ``.md``, ``.markdown`` and ``.txt`` are read.
+``.md``, ``.markdown`` and ``.txt`` are read as they are; PDF, Word, PowerPoint, Excel, CSV, HTML and EPUB are
+converted to Markdown first (``rag.convert``), then chunked the same way.
+
+URLs among the paths are fetched by ``rag.web`` and chunked the same way.
+
+Leaves out: the conversion itself (``rag.convert``) and fetching (``rag.web``).
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ import hashlib
 import re
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from rag.types import Chunk, SkippedFile
+from rag import convert, web
+from rag.types import Chunk, Document, SkippedFile
 
-SUFFIXES = (".md", ".markdown", ".txt")
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+SUFFIXES = TEXT_SUFFIXES + convert.SUFFIXES
 # A tokenizer as the chunker sees it: text -> the (start, end) character span of each token.
 Spans = Callable[[str], list[tuple[int, int]]]
 
@@ -29,12 +37,6 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _FRONT_MATTER = re.compile(r"\A---\r?\n.*?\r?\n---\r?\n", re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _WORD = re.compile(r"\S+")
-
-
-@dataclass(frozen=True)
-class Document:
-    source: str
-    text: str
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -64,7 +66,7 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[SkippedFil
             if p.suffix.lower() in SUFFIXES:
                 found[p] = None
             else:
-                skipped.append(SkippedFile(str(p), f"not {', '.join(SUFFIXES)}"))
+                skipped.append(SkippedFile(str(p), f"not a format that is read ({', '.join(SUFFIXES)})"))
     return list(found), skipped
 
 
@@ -81,20 +83,43 @@ def decode(data: bytes) -> tuple[str | None, str]:
     return text, ""
 
 
-def load_documents(paths: Iterable[str | Path], max_bytes: int) -> tuple[list[Document], list[SkippedFile]]:
-    """Read every usable file under ``paths``; the others are returned with the reason they were skipped."""
-    files, skipped = find_files(paths)
+def load_documents(
+    paths: Iterable[str | Path], max_bytes: int, timeout_s: float = 60.0, memory_mb: int = 2048,
+    fetch_timeout_s: float = 20.0, allow_private: bool = False,
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Read every usable file under ``paths`` (and fetch the URLs among them); the others are returned with the
+    reason they were skipped.
+
+    Text files are read directly; the other formats are converted (``rag.convert``), each within ``timeout_s``
+    seconds and ``memory_mb`` of address space. Every file or page, of any format, must be at most ``max_bytes``.
+    URLs are fetched by ``rag.web`` (``allow_private``: loopback and private addresses too).
+    """
+    paths = [str(p) for p in paths]
+    urls = [p for p in paths if web.is_url(p)]
+    files, skipped = find_files(p for p in paths if not web.is_url(p))
     docs: list[Document] = []
+    to_convert: list[Path] = []
     for path in files:
         size = path.stat().st_size
         if size > max_bytes:
             skipped.append(SkippedFile(str(path), f"larger than the {max_bytes / 1e6:g} MB limit (RAG_MAX_FILE_MB)"))
-            continue
-        text, reason = decode(path.read_bytes())
-        if text is None:
-            skipped.append(SkippedFile(str(path), reason))
+        elif path.suffix.lower() in convert.SUFFIXES:
+            to_convert.append(path)
         else:
-            docs.append(Document(str(path), text))
+            text, reason = decode(path.read_bytes())
+            if text is None:
+                skipped.append(SkippedFile(str(path), reason))
+            else:
+                docs.append(Document(str(path), text))
+    for path, converted, reason in convert.convert_files(to_convert, timeout_s, memory_mb, max_bytes):
+        docs += converted
+        if reason:
+            skipped.append(SkippedFile(str(path), reason))
+    for url, fetched, reason in web.fetch_documents(urls, fetch_timeout_s, max_bytes, allow_private, timeout_s,
+                                                    memory_mb):
+        docs += fetched
+        if reason:
+            skipped.append(SkippedFile(url, reason))
     return docs, skipped
 
 
@@ -116,17 +141,111 @@ def sections(text: str, markdown: bool = True) -> list[tuple[str, str]]:
     return [(h, "\n".join(body).strip()) for h, body in found]
 
 
+_INLINE = re.compile(r"!?\[[^\]\n]*\]\([^)\n]*\)|`[^`\n]+`|<https?://[^>\s]+>|https?://\S+")  # never cut inside
+_TABLE_ROW = re.compile(r"^ {0,3}\|")
+
+
+def _blocks(body: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the fenced code blocks and tables in ``body``."""
+    found, start, fence, offset = [], None, False, 0
+    kind = ""
+    for line in body.split("\n"):
+        end = offset + len(line)
+        if _FENCE.match(line):
+            if fence:
+                found.append((start, end))
+                fence, start = False, None
+            else:
+                if start is not None:  # a table right before the fence
+                    found.append((start, offset - 1))
+                fence, start, kind = True, offset, "fence"
+        elif not fence:
+            if _TABLE_ROW.match(line):
+                if start is None:
+                    start, kind = offset, "table"
+            elif start is not None and kind == "table":
+                found.append((start, offset - 1))
+                start = None
+        offset = end + 1
+    if start is not None:
+        found.append((start, len(body)))
+    return found
+
+
+def _cut_strengths(body: str, tokens: list[tuple[int, int]]) -> list[int]:
+    """How good a place to cut the window before each token is: 4 a paragraph break, 3 a line break, 2 the end of a
+    sentence, 1 a space between words, 0 inside a table or code block at a line break, -1 nowhere (inside a word, a
+    link, inline code, a block between its lines, or before a whitespace token). Index 0 is never a cut."""
+    inside = [False] * (len(body) + 1)
+    for m in _INLINE.finditer(body):
+        for i in range(m.start() + 1, m.end()):
+            inside[i] = True
+    in_block = [False] * (len(body) + 1)
+    for start, end in _blocks(body):
+        for i in range(start + 1, end):
+            in_block[i] = True
+    strengths = [-1]
+    for start, end in tokens[1:]:
+        if not body[start:end].strip():
+            strengths.append(-1)  # a window starts with a word, not with a newline token
+            continue
+        lo = hi = start  # the run of whitespace around the cut
+        while lo > 0 and body[lo - 1].isspace():
+            lo -= 1
+        while hi < len(body) and body[hi].isspace():
+            hi += 1
+        gap = body[lo:hi]
+        if not gap or inside[lo] or inside[hi]:
+            strengths.append(-1)  # inside a word, a link or inline code
+        elif in_block[lo] or in_block[hi]:
+            strengths.append(0 if "\n" in gap else -1)
+        elif "\n\n" in gap:
+            strengths.append(4)
+        elif "\n" in gap:
+            strengths.append(3)
+        elif body[lo - 1 : lo] in (".", "!", "?", ":", ";"):
+            strengths.append(2)
+        else:
+            strengths.append(1)
+    return strengths
+
+
 def _windows(body: str, budget: int, overlap: int, spans: Spans) -> list[str]:
+    """Windows of at most ``budget`` tokens, each sharing about ``overlap`` tokens with the one before.
+
+    A window ends at the strongest break (``_cut_strengths``) in its second half, the latest of equals; when its
+    second half has no line or sentence break (or no break at all), at the strongest one in the whole window (so
+    that a table or code block that fits moves to the next window whole). Only a window without any break (one
+    link or word longer than the budget) is cut where the budget ends. The next window starts at the strongest
+    break among the last ``overlap`` tokens, the earliest of equals.
+    """
     tokens = spans(body)
     if len(tokens) <= budget:
         return [body]
+    strength = _cut_strengths(body, tokens)
     out, start = [], 0
     while True:
-        end = min(start + budget, len(tokens))
-        out.append(body[tokens[start][0] : tokens[end - 1][1]])
+        limit = min(start + budget, len(tokens))
+        if limit == len(tokens):
+            end = limit
+        else:
+            end = _best(strength, start + max(budget // 2, 1), limit, latest=True)
+            if strength[end] < 2:
+                anywhere = _best(strength, start + 1, limit, latest=True)
+                end = anywhere if strength[anywhere] >= 2 or strength[end] < 0 else end
+            if strength[end] < 0:
+                end = limit  # one unbroken run longer than the window: cut where the budget ends
+        out.append(body[tokens[start][0] : tokens[end - 1][1]].strip())
         if end == len(tokens):
             return out
-        start = end - overlap
+        following = _best(strength, max(end - overlap, start + 1), end, latest=False)
+        start = following if strength[following] >= 0 or overlap == 0 else max(end - overlap, start + 1)
+
+
+def _best(strength: list[int], lo: int, hi: int, latest: bool) -> int:
+    """The index in [lo, hi] with the highest strength: the latest of equals, or the earliest."""
+    order = range(hi, lo - 1, -1) if latest else range(lo, hi + 1)
+    return max(order, key=lambda i: strength[i])
 
 
 def chunk_document(doc: Document, max_tokens: int, overlap: int, spans: Spans = word_spans) -> list[Chunk]:
@@ -177,7 +296,7 @@ def extract_zip(
                 skipped.append(SkippedFile(label, "unsafe path in the zip (absolute or with ..); not extracted"))
                 continue
             if PurePosixPath(*parts).suffix.lower() not in SUFFIXES:
-                skipped.append(SkippedFile(label, f"not {', '.join(SUFFIXES)}"))
+                skipped.append(SkippedFile(label, f"not a format that is read ({', '.join(SUFFIXES)})"))
                 continue
             if len(written) >= max_files or total >= max_total_bytes:
                 skipped.append(SkippedFile(label, "the zip expands beyond the upload limits; not extracted"))

@@ -114,14 +114,15 @@ class SentenceTransformerEmbedder(TokenizedEmbedder):
                 from sentence_transformers import SentenceTransformer
 
                 self.model = SentenceTransformer(
-                    model,
-                    device=device,
-                    model_kwargs={"dtype": dtype} if dtype is not None else None,
-                    processor_kwargs={"padding_side": "left"},
+                    model, device=device, model_kwargs={"dtype": dtype} if dtype is not None else None
                 )
             except Exception as exc:  # hub errors, missing files, bad configs: all one remedy
                 raise model_load_error("embedding", model, exc, "RAG_EMBEDDING_MODEL",
                                        "a sentence-transformers model") from exc
+            # Left padding for last-token pooling (Qwen3's recipe); right padding for the rest: a model with absolute
+            # positions (BERT, MiniLM) padded on the left embeds a text differently in every batch.
+            last_token = any(getattr(m, "pooling_mode", None) == "lasttoken" for m in self.model)
+            self.model.tokenizer.padding_side = "left" if last_token else "right"
         if quantize == "int8":
             from rag.devices import quantize_int8
 

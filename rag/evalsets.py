@@ -6,7 +6,8 @@ title and the text joined by a space, as MTEB embeds them, and whose ``source`` 
 queries with a relevant document in the split are kept.
 
 CSV: columns ``question`` and ``expected_source`` (and optionally ``lang``). A hit counts as the expected one when
-its heading is that text (ignoring case and spacing) or its source path ends with it (``faq/product_faq.md``).
+its heading is that text (ignoring case and spacing) or its source path ends with it (``faq/product_faq.md``; a
+PDF's page ``report.pdf#page=2`` counts as ``report.pdf`` too).
 
 Leaves out: BEIR's other files (``corpus`` in other formats, per-query metadata) and graded CSV labels.
 """
@@ -55,13 +56,15 @@ def _norm(text: str) -> str:
 
 
 def matches(hit: Hit, expected: str) -> bool:
-    """True when the hit's heading is ``expected`` or its source path ends with it (at a path boundary)."""
+    """True when the hit's heading is ``expected`` or its source path ends with it (at a path boundary). A page or
+    slide of a file (``report.pdf#page=2``) matches the file's name, and the page's own name."""
     if not expected.strip():
         return False
     if _norm(hit.heading) == _norm(expected):
         return True
     source, want = hit.source.replace("\\", "/"), expected.strip().replace("\\", "/").lstrip("/")
-    return source == want or source.endswith("/" + want)
+    sources = {source, source.split("#", 1)[0]} if "#" not in want else {source}
+    return any(s == want or s.endswith("/" + want) for s in sources)
 
 
 def read_beir(folder: str | Path, split: str = "test", limit: int | None = None) -> EvalSet:

@@ -60,6 +60,7 @@ class AnswerStream:
     error: str | None = None
     partial: str = ""  # on failure: the text received before it
     generated: bool = False  # False when the passages were shown without an LLM
+    finish_reason: str | None = None  # as the server said: "stop", "length" (cut at RAG_MAX_TOKENS), ...
     first_token_s: float | None = None
     generate_s: float = 0.0
     _started: float = field(default_factory=time.perf_counter)
@@ -177,6 +178,8 @@ class Generator:
                     model=model, messages=messages, stream=True, temperature=self.settings.temperature,
                     max_tokens=self.settings.max_tokens,
                 )
+                # Servers differ: OpenAI sends usage in a last chunk without choices (when asked), transformers serve
+                # on the chunk that finishes; some end with [DONE], others just close. Only choices matter here.
                 for chunk in stream:
                     for choice in chunk.choices or ():
                         text = choice.delta.content if choice.delta else None
@@ -185,8 +188,12 @@ class Generator:
                             yield text
                         if choice.finish_reason:
                             finished = True
+                            answer.finish_reason = choice.finish_reason
                 if not finished:
                     yield self._fail(answer, "The answer was cut off: the stream ended before the model finished.")
+                elif answer.finish_reason in _CUT:
+                    yield ("\n\n" if received else "") + "⚠ " + _CUT[answer.finish_reason].format(
+                        n=self.settings.max_tokens)
                 return
             except openai.RateLimitError as exc:
                 attempt += 1
@@ -236,6 +243,11 @@ class Generator:
         return f"The answer could not be generated ({type(exc).__name__}: {str(exc)[:200]})."
 
 
+# finish reasons that mean the answer is not whole -> the line shown under it (not an error: the text stands)
+_CUT = {"length": "The answer reached the length cap of {n} tokens (RAG_MAX_TOKENS) and stops here.",
+        "content_filter": "The LLM server's content filter stopped the answer here."}
+
+
 def _retry_after(exc: Any, attempt: int) -> float:
     """Seconds to wait before retry ``attempt``: the server's Retry-After if given, else exponential (capped)."""
     try:
@@ -253,4 +265,6 @@ def _message(exc: Any) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])[:200]
+        if isinstance(body.get("detail"), str):  # FastAPI servers (transformers serve): {"detail": "..."}
+            return body["detail"][:200]
     return str(exc)[:200]

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.documents import chunk_document, load_documents, word_spans
+from rag.documents import SUFFIXES, chunk_document, load_documents, word_spans
 from rag.embedding import Embedder, Progress
 from rag.errors import EmptyCorpusError, EmptyQuestionError
 from rag.generation import AnswerStream, Generator, Turn
@@ -106,10 +106,13 @@ class Pipeline:
     def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, batch: int = 64) -> IngestReport:
         """Load, chunk, embed and store the files under ``paths``; chunks already stored are skipped."""
         start = time.perf_counter()
-        docs, skipped_files = load_documents(paths, int(self.settings.max_file_mb * 1e6))
+        cfg = self.settings
+        docs, skipped_files = load_documents(paths, int(cfg.max_file_mb * 1e6), cfg.convert_timeout_s,
+                                             cfg.convert_memory_mb, cfg.fetch_timeout_s, cfg.allow_private_urls)
         if not docs:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
-            raise EmptyCorpusError(f"No usable .md, .markdown or .txt file found ({reasons or 'nothing given'}).")
+            raise EmptyCorpusError(f"No usable document found ({reasons or 'nothing given'}). The formats read: "
+                                   f"{', '.join(SUFFIXES)}.")
         embedder = self.embedder
         cap = min(self.settings.chunk_tokens, max(embedder.max_tokens - 8, 16))
         overlap = min(self.settings.chunk_overlap, cap // 4)
@@ -117,7 +120,7 @@ class Pipeline:
         chunks = {c.id: c for c in produced}  # the same text twice is stored once
         added = self.index(list(chunks.values()), progress, batch)
         return IngestReport(
-            files=len(docs),
+            files=len({d.origin for d in docs}),
             chunks_added=added,
             chunks_skipped=len(produced) - added,
             seconds=time.perf_counter() - start,
@@ -129,7 +132,8 @@ class Pipeline:
         embedder = self.embedder
         self.store.ensure(self.model_id, embedder.dimension)
         existing = self.store.existing_ids([c.id for c in chunks])
-        new = [c for c in chunks if c.id not in existing]
+        # shortest first: each batch then holds chunks of about one length, so a CPU pads (and wastes) little
+        new = sorted((c for c in chunks if c.id not in existing), key=lambda c: len(c.text))
         if progress:
             progress(0, len(new))
         for i in range(0, len(new), batch):

@@ -84,6 +84,28 @@ def build_reranker(folder: str | Path, tokenizer: Any, shape: dict[str, Any] = T
     return folder
 
 
+# ChatML, as Qwen3's chat template writes it (without its tool-calling and thinking branches).
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_chat_model(
+    folder: str | Path, texts: Iterable[str] = (), shape: dict[str, Any] = TINY, seed: int = 2
+) -> Path:
+    """Save a random ``Qwen3ForCausalLM`` with a ChatML chat template, for an OpenAI-protocol server to serve
+    (``transformers serve FOLDER``). Its answers are noise; generation stops at ``<|im_end|>`` or the length cap."""
+    from transformers import GenerationConfig
+
+    tokenizer = train_tokenizer(texts)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    folder = build_reranker(folder, tokenizer, shape, seed)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    GenerationConfig(eos_token_id=end, pad_token_id=tokenizer.pad_token_id, do_sample=False).save_pretrained(folder)
+    return folder
+
+
 def build_embedder(folder: str | Path, tokenizer: Any, shape: dict[str, Any] = TINY, seed: int = 1) -> Path:
     """Save a random ``Qwen3Model`` as a sentence-transformers model, as Qwen3-Embedding is saved."""
     import torch

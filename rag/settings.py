@@ -55,6 +55,10 @@ class Settings:
     chunk_tokens: int = 512
     chunk_overlap: int = 64
     max_file_mb: float = 10.0
+    convert_timeout_s: float = 60.0  # a PDF/Office/HTML/EPUB conversion that runs longer is stopped, the file skipped
+    convert_memory_mb: int = 2048  # the converter process's address-space cap (RLIMIT_AS)
+    fetch_timeout_s: float = 20.0  # one URL: connect, redirects and the whole body
+    allow_private_urls: bool = False  # the app may fetch loopback/private/link-local addresses (the CLI always may)
     llm_model: str = "gpt-4o"
     temperature: float = 0.2
     max_tokens: int = 1024
@@ -68,6 +72,7 @@ class Settings:
     max_upload_mb: float = 100.0  # the largest single upload (a zip included); the web server refuses larger ones
     auth: str = field(default="", repr=False)  # RAG_AUTH: "user:password[,user:password...]" turns on the login
     admins: str = ""  # RAG_ADMINS: users who may upload, clear and rebuild; empty: everyone who can open the app
+    mcp: bool = False  # RAG_MCP: serve /search and /ask as MCP tools at /gradio_api/mcp/ (behind RAG_AUTH)
     hf_oauth: bool = False  # "Sign in with Hugging Face" in a Space (auto when the Space has hf_oauth: true)
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -81,9 +86,13 @@ class Settings:
             raise SettingsError(f"RAG_ENGINE={self.engine!r} is not one of {', '.join(ENGINES)}.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
-        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens"):
+        for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens",
+                     "convert_memory_mb"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
+        for name in ("convert_timeout_s", "fetch_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
         if self.embedding_dim < 0:
             raise SettingsError("RAG_EMBEDDING_DIM must be a positive number, or empty for the full size.")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:

@@ -1,10 +1,24 @@
-"""Typed records passed between modules: Chunk, Hit, Timings, Retrieval, IngestReport."""
+"""Typed records passed between modules: Document, Chunk, Hit, Timings, Retrieval, IngestReport."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file's text as Markdown (or plain text for ``.txt``), before chunking. ``source`` is the file's path, with
+    ``#page=N`` or ``#slide=N`` when the text is one page of it, or the URL of a web page."""
+
+    source: str
+    text: str
+    file: str = ""  # the file (or URL) this is a page of; empty when it is the whole file
+
+    @property
+    def origin(self) -> str:
+        return self.file or self.source
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     error: str = "scripted error"
     echo: bool = False  # end the answer with the question it was asked, in parentheses (to see cross-talk)
+    finish: str = "stop"  # the last chunk's finish_reason ("length" when a real server hits max_tokens)
+    detail: bool = False  # an error body as FastAPI servers write it, {"detail": error}, instead of OpenAI's
 
 
 class FakeOpenAI:
@@ -47,8 +49,9 @@ class FakeOpenAI:
                 fake.requests.append({"path": self.path, "headers": headers, "body": body})
                 reply = fake.script.popleft() if fake.script else fake.default
                 if reply.status != 200:
-                    self._json(reply.status, {"error": {"message": reply.error, "type": "scripted",
-                                                        "code": str(reply.status)}}, reply.headers)
+                    payload = {"detail": reply.error} if reply.detail else {
+                        "error": {"message": reply.error, "type": "scripted", "code": str(reply.status)}}
+                    self._json(reply.status, payload, reply.headers)
                 elif body.get("stream"):
                     self._stream(body, reply)
                 else:
@@ -87,7 +90,7 @@ class FakeOpenAI:
                     if reply.cut_after is not None and i >= reply.cut_after:
                         return
                     event({"content": text})
-                event({}, "stop")
+                event({}, reply.finish)
                 self.wfile.write(b"data: [DONE]\n\n")
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -28,6 +28,10 @@ PAYLOADS = """# Scripts
 and [a markdown link](javascript:window.__xss='md').
 """
 
+# the reranked column is complete: three cards, and no "Reranking k of N" line any more
+RERANKED = ("document.querySelectorAll('#rerank-col .rag-card').length === 3 && "
+            "!document.querySelector('#rerank-col .rag-pending')")
+
 pytestmark = pytest.mark.slow
 
 
@@ -45,7 +49,7 @@ def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_m
         page.goto(url)
         page.locator("#question textarea").fill("Where does Milvus store data?")
         page.locator("#ask").click()
-        page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+        page.wait_for_function(RERANKED, timeout=60000)
         assert page.locator("#dense-col .rag-card").count() == 3
         page.get_by_text("and metadata in etcd [2].").wait_for(timeout=60000)
         scores = page.locator("#comparison .rag-scores").all_inner_texts()
@@ -71,23 +75,39 @@ def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_m
         assert answer["answer"].endswith("and metadata in etcd [2].") and len(answer["sources"]) == 3
         assert answer["sources"][0]["rerank_rank"] == 1 and "first_token_s" in answer["timings"]
 
-        # Documents tab: upload a note and a zip with a bad entry; the report names what was added and skipped.
-        note = tmp_path / "upload-note.md"
-        note.write_text("# Uploaded note\n\nVector indexes trade memory for speed.")
+        # Documents tab: upload a note, a deck and a zip with a PDF, a Word file and bad entries; the report names
+        # what was added and what was skipped, and why.
         import zipfile
 
+        import formats
+
+        note = tmp_path / "upload-note.md"
+        note.write_text("# Uploaded note\n\nVector indexes trade memory for speed.")
+        deck = formats.pptx(tmp_path / "deck.pptx", [("Costs", "Milvus is free."), ("Hardware", "It runs on ARM.")])
+        pdf = formats.pdf(tmp_path / "report.pdf", ["Sealed segments go to object storage.", "Compaction merges."])
+        docx = formats.docx(tmp_path / "notes.docx", "Word notes", ["Flushing seals a growing segment."])
+        scan = formats.scanned_pdf(tmp_path / "scan.pdf")
         with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as z:
             z.writestr("guide/setup.md", "# Setup\n\nInstall the package, then run it.")
             z.writestr("../escape.md", "# Escape\n\nmust not be written")
+            for f in (pdf, docx, scan):
+                z.write(f, f"docs/{f.name}")
         page.get_by_role("tab", name="Documents").click()
         page.locator("#stats").get_by_text("chunks in collection").wait_for(timeout=30000)
-        page.locator("input[type=file]").set_input_files([str(note), str(tmp_path / "bundle.zip")])
+        page.locator("input[type=file]").set_input_files([str(note), str(deck), str(tmp_path / "bundle.zip")])
         page.wait_for_timeout(1000)
         page.locator("#add").click()
         page.locator("#report").get_by_text("Added").wait_for(timeout=60000)
         report = page.locator("#report").inner_text()
-        assert "Added 2 chunks from 2 files" in report and "escape.md" in report and "unsafe path" in report
+        # note, setup, notes.docx: 1 chunk each; the deck's 2 slides and the PDF's 2 pages: 1 chunk each
+        assert "Added 7 chunks from 5 files" in report, report
+        assert "escape.md" in report and "unsafe path" in report and "scan.pdf" in report and "OCR" in report
         page.screenshot(path=str(SHOTS / "documents.png"), full_page=True)
+
+        # A URL on this machine: the app refuses loopback addresses (RAG_ALLOW_PRIVATE_URLS is off)
+        page.locator("#urls textarea").fill(url)
+        page.locator("#fetch").click()
+        page.get_by_text("public addresses only").first.wait_for(timeout=30000)
 
         # Evaluate tab: the shipped FAQ set, through the same pipeline, dense/hybrid/rerank side by side.
         page.get_by_role("tab", name="Evaluate").click()
@@ -114,7 +134,7 @@ def test_html_in_documents_never_runs(browser, tiny_models, tmp_path) -> None:
             page.goto(url)
             page.locator("#question textarea").fill("What does the hostile document say?")
             page.locator("#ask").click()
-            page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3", timeout=60000)
+            page.wait_for_function(RERANKED, timeout=60000)
             page.locator("#chat").get_by_text("ok [1]").wait_for(timeout=60000)
             for d in page.locator("#comparison details").all():
                 d.click()

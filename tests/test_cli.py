@@ -96,7 +96,7 @@ def test_a_failing_command_prints_one_line_without_traceback(env, tmp_path: Path
         (["search", "hello"], {"RAG_MILVUS_URI": "http://127.0.0.1:1"}, ["RAG_MILVUS_URI"]),
         (["search", "hello"], {"RAG_COLLECTION": "never_filled"}, ["rag ingest"]),
         (["search", "  "], {}, ["question is empty"]),
-        (["ingest", "{empty}"], {}, ["No usable"]),
+        (["ingest", "{empty}"], {}, ["No usable document"]),
         (["search", "x"], {"RAG_TOP_K": "many"}, ["RAG_TOP_K"]),
     ],
 )
@@ -113,3 +113,20 @@ def test_errors_are_one_clear_line(args, environ, needles, env, tmp_path: Path, 
     code = main([a.replace("{empty}", str(tmp_path / "empty")).replace("{faq}", str(faq_dir)) for a in args])
     err = capsys.readouterr().err
     assert_one_line_error(subprocess.CompletedProcess(args, code, "", err), *needles)
+
+
+def test_ingest_a_folder_with_one_file_of_each_format(env, tmp_path: Path) -> None:
+    from test_convert import bad_files, good_files
+
+    good = good_files(tmp_path / "docs")
+    bad = bad_files(tmp_path / "docs", good["docx"])
+    proc = run(["ingest", str(tmp_path / "docs"), "--json"], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["files"] == len(good) and report["chunks_added"] >= len(good) + 2  # + a 2nd page and slide
+    assert {Path(s["path"]).name for s in report["skipped_files"]} == {p.name for p in bad.values()}
+    for p in bad.values():  # each bad file named on stderr with its reason, one line each
+        assert any(line.startswith(f"skipped {p}: ") for line in proc.stderr.splitlines())
+    out = run(["search", "object storage segments", "--candidates", "20", "--top-k", "20", "--json"], env, tmp_path)
+    sources = {Path(h["source"]).name for h in json.loads(out.stdout)["candidates"]}
+    assert {"report.pdf#page=1", "report.pdf#page=2", "deck.pptx#slide=2", "notes.docx", "book.epub"} <= sources

@@ -90,3 +90,12 @@ def test_an_unreadable_model_file_is_named(tiny_models, monkeypatch) -> None:
     named = model_load_error("embedding", str(tiny_models[0]), cause, "RAG_EMBEDDING_MODEL", "a model")
     assert str(named).startswith(f"Could not read {weights} of the embedding model: permission denied")
     assert f"chmod -R a+rX {tiny_models[0]}" in str(named)
+
+
+@pytest.mark.parametrize("which", ["qwen", "minilm"])
+def test_a_text_embeds_the_same_alone_and_in_any_batch(which: str, tiny_models, minilm: str) -> None:
+    """Padding must not change an embedding: left for last-token pooling (Qwen3), right for mean pooling (MiniLM)."""
+    e = SentenceTransformerEmbedder(str(tiny_models[0]) if which == "qwen" else minilm, "cpu", batch_size=4)
+    text, longer = TEXTS[0], " ".join(TEXTS) * 3
+    alone = e.embed_documents([text])[0]
+    assert np.abs(e.embed_documents([longer, text, longer[:40]])[1] - alone).max() < 1e-5

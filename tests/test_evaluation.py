@@ -122,6 +122,9 @@ def test_csv_reader_and_matching(tmp_path: Path, faq_dir: Path) -> None:
     hit = Hit("i", "t", "/x/docs/faq/product_faq.md", "Where does  Milvus store data?", 1, 0.5)
     assert matches(hit, "where does milvus store data?") and matches(hit, "faq/product_faq.md")
     assert not matches(hit, "_faq.md") and not matches(hit, "")
+    page = Hit("p", "t", "/x/docs/report.pdf#page=2", "", 1, 0.5)  # a PDF's page counts as the file, and as itself
+    assert matches(page, "report.pdf") and matches(page, "docs/report.pdf#page=2")
+    assert not matches(page, "report.pdf#page=1") and not matches(page, "page=2")
     bad = tmp_path / "bad.csv"
     bad.write_text("q,answer\nx,y\n", encoding="utf-8")
     with pytest.raises(EvaluationSetError, match="question,expected_source"):

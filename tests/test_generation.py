@@ -98,6 +98,22 @@ def test_cut_stream_keeps_the_text_and_says_so(server: FakeOpenAI) -> None:
     assert answer.text.startswith("Milvus keeps its data \n\n⚠ ") and "cut off" in answer.error
 
 
+def test_an_answer_cut_at_the_length_cap_says_so(server: FakeOpenAI) -> None:
+    server.enqueue(Reply(chunks=["Milvus stores ", "inserted"], finish="length"))
+    answer = make(server, max_tokens=40).stream("q", HITS).consume()
+    assert answer.text == ("Milvus stores inserted\n\n⚠ The answer reached the length cap of 40 tokens "
+                           "(RAG_MAX_TOKENS) and stops here.")
+    assert answer.finish_reason == "length" and answer.error is None  # the text stands; it is only not whole
+    whole = make(server).stream("q", HITS).consume()
+    assert whole.finish_reason == "stop" and "⚠" not in whole.text
+
+
+def test_a_fastapi_style_error_body_is_read(server: FakeOpenAI) -> None:
+    server.enqueue(Reply(status=400, detail=True, error="Server is pinned to 'a'; requested 'b'."))
+    answer = make(server).stream("q", HITS).consume()
+    assert answer.error.endswith("refused the request (400): Server is pinned to 'a'; requested 'b'.")
+
+
 def test_slow_first_token_is_waited_for_and_timed(server: FakeOpenAI) -> None:
     server.enqueue(Reply(first_delay=0.6))
     answer = make(server).stream("q", HITS)

@@ -98,3 +98,20 @@ def test_not_a_zip(tmp_path: Path) -> None:
     fake.write_bytes(b"not a zip")
     written, skipped = extract_zip(fake, tmp_path / "out", 1000)
     assert not written and "not a readable zip" in skipped[0].reason
+
+
+def test_upload_of_converted_formats_single_and_in_a_zip(library: Library, tmp_path: Path) -> None:
+    import formats
+
+    pdf = formats.pdf(tmp_path / "report.pdf", ["Sealed segments live in object storage.", "Page two text."])
+    docx = formats.docx(tmp_path / "notes.docx", "Upload notes", ["A Word paragraph about compaction."])
+    scanned = formats.scanned_pdf(tmp_path / "scan.pdf")
+    archive = make_zip(tmp_path / "office.zip", {"in/notes.docx": docx.read_bytes(),
+                                                 "in/scan.pdf": scanned.read_bytes(), "in/fake.pptx": b"just text"})
+    report = library.add([pdf, archive])
+    reasons = {Path(s.path).name: s.reason for s in report.skipped_files}
+    assert set(reasons) == {"scan.pdf", "fake.pptx"} and "OCR" in reasons["scan.pdf"]
+    assert reasons["fake.pptx"] == "named .pptx, but its content is text"
+    assert report.files == 2  # the PDF (two pages) and the Word file
+    sources = {h.source.rsplit("/", 1)[-1] for h in library.pipeline.dense("segments compaction", 100).candidates}
+    assert {"report.pdf#page=1", "report.pdf#page=2", "notes.docx"} <= sources
