@@ -14,6 +14,7 @@ import gc
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from rag.engines import engine_name
+from rag.floors import best, gemm_rates
 
 QUESTION = "How is data stored in milvus?"
 MATMUL = (512, 1024, 3072)  # (tokens, hidden, intermediate): the shapes of a Qwen3-0.6B MLP on a short prompt
@@ -116,7 +120,7 @@ def build_models(folder: Path, corpus: Path) -> tuple[Path, Path]:
     return build_pair(folder, texts, shape=QWEN3_0_6B)
 
 
-def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
+def run(corpus: Path, int8: bool = False, log: Any = print, reps: int = 3) -> dict[str, Any]:
     import torch
     from pymilvus import MilvusClient
     from sentence_transformers import SentenceTransformer
@@ -184,7 +188,7 @@ def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
 
         prompts = reranker.encode(QUESTION, candidates)
         rerank_floor = sum(forward_flops(config, len(p)) for p in prompts) / (rate * 1e9)
-        chunk_tokens = [len(pipeline.embedder.model.tokenizer(c)["input_ids"]) for c in _project_texts(pipeline)]
+        chunk_tokens = [len(pipeline.embedder.tokenizer(c)["input_ids"]) for c in _project_texts(pipeline)]
         ingest_floor = sum(forward_flops(config, n) for n in chunk_tokens) / (rate * 1e9)
         top3 = sorted(range(10), key=lambda i: -reference[i])[:3]
         result: dict[str, Any] = {
@@ -202,16 +206,110 @@ def run(corpus: Path, int8: bool = False, log: Any = print) -> dict[str, Any]:
             },
             "dense_top3_s": round(sorted(dense_times)[len(dense_times) // 2], 3),
             "dtype": str(dtype).replace("torch.", ""),
+            "engine": {"embedder": engine_name(pipeline.embedder), "reranker": engine_name(pipeline.reranker)},
         }
+        store = pipeline.store
         del pipeline, reranker
         gc.collect()
         if int8:
             log("project, int8 (opt-in): rerank …")
             result["int8"] = int8_rerank(rr_dir, candidates, reference)
+        log("the fastest GEMM per precision (PyTorch, numpy, ONNX Runtime) …")
+        rates = gemm_rates(torch.get_num_threads())
+        flops = sum(forward_flops(config, len(p)) for p in prompts)
+        result["gemm_gflops"] = {p: {lib: round(r, 1) for lib, r in by.items()} for p, by in rates.items()}
+        result["floors"] = {p: {"library": lib, "gflops": round(r, 1), "rerank_floor_s": round(flops / (r * 1e9), 2)}
+                            for p, (lib, r) in best(rates).items()}
+        today = "torch_bf16" if dtype == torch.bfloat16 else "torch_fp32"  # the PyTorch path as it was before ONNX
+        modes = [m for m in ENGINE_MODES if m != "torch_bf16" or cpu_has_native_bf16()]
+        if not int8:
+            modes.remove("torch_int8")
+        result["engines"] = compare_engines(settings, modes, today, candidates, reference, store, reps, log)
+        for row in result["engines"].values():
+            row["vs_tutorial"] = round(tutorial_rerank_s / row["rerank_s"], 2)
+            row["x_floor"] = round(row["rerank_s"] * best(rates)[row["precision"]][1] * 1e9 / flops, 2)
         log("peak RSS of the product with both models loaded (a fresh process) …")
         result["peak_rss_mb"] = product_rss_mb(emb_dir, rr_dir, corpus, tmp_path / "rss.db")
+        result["peak_rss_mb_by_engine"] = {
+            name: product_rss_mb(emb_dir, rr_dir, corpus, tmp_path / f"rss-{name}.db", **ENGINE_MODES[name])
+            for name in ("torch_fp32", "onnx_fp32", "onnx_int8")
+        }
         result["bench_process_peak_rss_mb"] = round(peak_rss_mb())
     return result
+
+
+# name -> the settings that select it: every engine and mode the product can run on a CPU
+ENGINE_MODES: dict[str, dict[str, str]] = {
+    "torch_fp32": {"engine": "torch", "dtype": "float32", "quantize": "none"},
+    "onnx_fp32": {"engine": "onnx", "dtype": "float32", "quantize": "none"},
+    "onnx_int8": {"engine": "onnx", "dtype": "float32", "quantize": "int8"},
+    "torch_bf16": {"engine": "torch", "dtype": "bfloat16", "quantize": "none"},  # only where bf16 is native
+    "torch_int8": {"engine": "torch", "dtype": "float32", "quantize": "int8"},  # only with --int8
+}
+
+
+def precision(mode: dict[str, str]) -> str:
+    return "int8" if mode["quantize"] == "int8" else {"float32": "fp32", "bfloat16": "bf16"}[mode["dtype"]]
+
+
+def compare_engines(settings: Any, modes: Sequence[str], today: str, candidates: list[str], reference: list[float],
+                    store: Any, reps: int, log: Any) -> dict[str, dict[str, Any]]:
+    """Each mode loaded through the product's loaders and timed in the same run: the rerank of ``candidates``
+    (all rerankers loaded, runs interleaved, median of ``reps``), the time to the first score, and dense top-3 with
+    each embedder (all loaded, interleaved, median of 5). Ratios are to ``today``'s time in the same run."""
+    from rag.pipeline import Pipeline, load_reranker
+
+    chosen = {name: settings.replace(**ENGINE_MODES[name]) for name in modes}
+    rows: dict[str, dict[str, Any]] = {}
+    pipelines = {}
+    for name, s in chosen.items():
+        log(f"engines: {name}: loading the embedder …")
+        t0 = time.perf_counter()
+        pipelines[name] = Pipeline(s, store=store)
+        pipelines[name].dense(QUESTION)  # loads the embedder and pages its weights in
+        rows[name] = {**ENGINE_MODES[name], "precision": precision(ENGINE_MODES[name]),
+                      "embedder_load_s": round(time.perf_counter() - t0, 1)}
+    dense: dict[str, list[float]] = {name: [] for name in chosen}
+    for _ in range(5):  # interleaved, as the reranks below
+        for name, pipeline in pipelines.items():
+            dense[name].append(sum(vars(pipeline.dense(QUESTION).timings).values()))
+    for name in chosen:
+        rows[name]["dense_top3_s"] = round(statistics.median(dense[name]), 3)
+    del pipelines, pipeline
+    gc.collect()
+    rerankers = {}
+    for name, s in chosen.items():
+        log(f"engines: {name}: loading the reranker …")
+        t0 = time.perf_counter()
+        rerankers[name] = load_reranker(s)
+        rows[name]["reranker_load_s"] = round(time.perf_counter() - t0, 1)
+        rows[name]["engine_used"] = engine_name(rerankers[name])
+    times: dict[str, list[float]] = {name: [] for name in chosen}
+    firsts: dict[str, list[float]] = {name: [] for name in chosen}
+    scores: dict[str, list[float]] = {}
+    for rep in range(reps):
+        for name, reranker in (rerankers.items() if rep % 2 == 0 else reversed(rerankers.items())):
+            reranker.clear_cache()
+            t0 = time.perf_counter()
+            steps = reranker.score_iter(QUESTION, candidates)
+            got = [next(steps)]
+            firsts[name].append(time.perf_counter() - t0)
+            got += list(steps)
+            times[name].append(time.perf_counter() - t0)
+            scores[name] = got
+            log(f"engines: rep {rep + 1}/{reps} {name}: {times[name][-1]:.2f} s")
+    base = statistics.median(times[today]) if today in times else None
+    top3 = sorted(range(len(reference)), key=lambda i: -reference[i])[:3]
+    for name in chosen:
+        seconds = statistics.median(times[name])
+        rows[name].update(
+            rerank_s=round(seconds, 2), rerank_runs_s=[round(t, 2) for t in times[name]],
+            first_score_s=round(statistics.median(firsts[name]), 2),
+            vs_today=round(base / seconds, 2) if base else None,
+            max_abs_diff=float(f"{max_abs_diff(scores[name], reference):.2e}"),
+            top3_same=top3 == sorted(range(len(reference)), key=lambda i: -scores[name][i])[:3],
+        )
+    return rows
 
 
 def _project_texts(pipeline: Any) -> list[str]:
@@ -239,7 +337,7 @@ import json, resource, sys
 from rag.pipeline import Pipeline
 from rag.settings import load_settings
 s = load_settings(env_file=None, environ={}, embedding_model=sys.argv[1], reranker_model=sys.argv[2],
-                  milvus_uri=sys.argv[4])
+                  milvus_uri=sys.argv[4], **json.loads(sys.argv[5]))
 p = Pipeline(s)
 p.ingest([sys.argv[3] + "/product_faq.md"])
 p.retrieve("How is data stored in milvus?")
@@ -248,15 +346,17 @@ print(json.dumps(int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(re
 """
 
 
-def product_rss_mb(emb_dir: Path, rr_dir: Path, corpus: Path, uri: Path) -> float:
-    """Peak RSS of a fresh process that loads both models through the product code and answers one question.
+def product_rss_mb(emb_dir: Path, rr_dir: Path, corpus: Path, uri: Path, **settings: str) -> float:
+    """Peak RSS of a fresh process that loads both models through the product code (with ``settings``, e.g. an
+    engine) and answers one question.
 
     Read from /proc's VmHWM where there is one: ``ru_maxrss`` survives exec on Linux, so it would report the
     benchmark's own (much larger) peak.
     """
     from rag.settings import ROOT
 
-    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(emb_dir), str(rr_dir), str(corpus), str(uri)],
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(emb_dir), str(rr_dir), str(corpus), str(uri),
+                          json.dumps(settings)],
                          capture_output=True, text=True, cwd=ROOT, check=True, timeout=900)
     return round(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -283,6 +383,26 @@ def table(r: dict[str, Any]) -> str:
         q = r["int8"]
         rows.append(f"int8 (opt-in): rerank {q['rerank_s']:.2f} s, max |diff| {q['max_abs_diff']:.1e}, "
                     f"top-3 same: {q['top3_same']}")
+    if "engines" in r:
+        rows += ["", engines_table(r)]
+    return "\n".join(rows)
+
+
+def engines_table(r: dict[str, Any]) -> str:
+    """Each engine against the tutorial, today's PyTorch path and the floor of its precision (best GEMM)."""
+    floors = ", ".join(f"{p} {f['gflops']} GFLOP/s ({f['library']}, rerank floor {f['rerank_floor_s']:.2f} s)"
+                       for p, f in r["floors"].items())
+    rows = [f"Best GEMM per precision: {floors}",
+            f"{'engine':12}{'rerank':>9}{'first':>8}{'vs tut.':>9}{'vs today':>10}{'x floor':>9}{'max |diff|':>12}"
+            f"{'top-3':>7}{'dense':>8}"]
+    for name, e in r["engines"].items():
+        today = f"{e['vs_today']:.2f}x" if e["vs_today"] else "-"
+        rows.append(f"{name:12}{e['rerank_s']:>8.2f}s{e['first_score_s']:>7.2f}s{e['vs_tutorial']:>8.2f}x"
+                    f"{today:>10}{e['x_floor']:>8.2f}x{e['max_abs_diff']:>12.1e}{str(e['top3_same']):>7}"
+                    f"{e['dense_top3_s']:>7.3f}s")
+    rss = r.get("peak_rss_mb_by_engine", {})
+    if rss:
+        rows.append("Peak RSS, both models loaded: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
     return "\n".join(rows)
 
 

@@ -239,6 +239,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                indexes=indexes)
         print(json.dumps({"scale": rows}) if args.json else bench.scale_table(rows))
         return 0
+    if args.agreement:
+        from rag import agreement
+
+        try:
+            found = agreement.run(log=lambda m: print(m, file=sys.stderr, flush=True))
+        except ModuleNotFoundError as exc:
+            raise RAGError(f"--agreement needs the measurement packages ({exc.name}): "
+                           "pip install -r requirements-dev.txt") from None
+        print(json.dumps(found) if args.json else agreement.table(found))
+        return 0
     corpus = Path(args.corpus) if args.corpus else ROOT / "tests" / "fixtures" / "milvus_faq"
     if not any(corpus.glob("*.md")):
         raise RAGError(f"No .md files in {corpus}; pass --corpus FOLDER (the Milvus FAQ pages).")
@@ -310,7 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="the tutorial's code against the project's path, with the compute floor")
     p.add_argument("--json", action="store_true")
     p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: tests/fixtures/milvus_faq)")
-    p.add_argument("--int8", action="store_true", help="also measure the opt-in int8 reranker")
+    p.add_argument("--int8", action="store_true", help="also measure PyTorch's int8 reranker")
+    p.add_argument("--agreement", action="store_true",
+                   help="only int8 against float32 on real weights (SmolLM2-135M as a stand-in, FAQ questions)")
     p.add_argument("--scale", action="store_true", help="only Milvus search latency at growing sizes (1024-d)")
     p.add_argument("--sizes", default="1000,10000,100000,1000000", help="vector counts for --scale")
     p.add_argument("--indexes", default="FLAT,HNSW,IVF_FLAT", help="index types for --scale (FLAT always runs)")

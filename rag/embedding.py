@@ -67,7 +67,33 @@ class Embedder(ABC):
     document_prompt: str | None = None
 
 
-class SentenceTransformerEmbedder(Embedder):
+class TokenizedEmbedder(Embedder):
+    """An embedder with a Hugging Face ``tokenizer`` and sentence-transformers prompts (the model's own query prompt
+    in ``_model_query_prompt``; an ``Instruct:`` one takes ``query_instruction``)."""
+
+    tokenizer: Any
+    query_instruction: str
+    _model_query_prompt: str | None = None
+
+    def query_prompt(self, instruction: str | None = None) -> str | None:
+        own = self._model_query_prompt
+        if own and own.startswith("Instruct:"):  # Qwen3 / e5-instruct style: the task is editable
+            return f"Instruct: {instruction or self.query_instruction}\nQuery:"
+        return own
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
+        return [tuple(span) for span in enc["offset_mapping"]]
+
+    @staticmethod
+    def checked_dimension(dimension: int, full: int) -> int:
+        """``RAG_EMBEDDING_DIM`` (0: the model's full size ``full``), refused when larger than ``full``."""
+        if dimension > full:
+            raise ModelLoadError(f"RAG_EMBEDDING_DIM={dimension} is larger than the model's size {full}.")
+        return dimension or full
+
+
+class SentenceTransformerEmbedder(TokenizedEmbedder):
     """A sentence-transformers model from a hub id or a local folder."""
 
     def __init__(
@@ -102,26 +128,14 @@ class SentenceTransformerEmbedder(Embedder):
 
             self.model = quantize_int8(self.model)
         self.name = model if isinstance(model, str) else "in-memory model"
-        full = self.model.get_embedding_dimension()
-        if dimension > full:
-            raise ModelLoadError(f"RAG_EMBEDDING_DIM={dimension} is larger than the model's size {full}.")
-        self.dimension = dimension or full
+        self.tokenizer = self.model.tokenizer
+        self.dimension = self.checked_dimension(dimension, self.model.get_embedding_dimension())
         self.max_tokens = int(self.model.max_seq_length or 512)
         self.query_instruction = query_instruction
         self.batch_size = batch_size
         prompts = dict(self.model.prompts or {})
         self._model_query_prompt = prompts.get("query") or None
         self.document_prompt = prompts.get("document") or None
-
-    def query_prompt(self, instruction: str | None = None) -> str | None:
-        own = self._model_query_prompt
-        if own and own.startswith("Instruct:"):  # Qwen3 / e5-instruct style: the task is editable
-            return f"Instruct: {instruction or self.query_instruction}\nQuery:"
-        return own
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        enc = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False)
-        return [tuple(span) for span in enc["offset_mapping"]]
 
     def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         import torch

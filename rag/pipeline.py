@@ -47,25 +47,15 @@ def placement(settings: Settings) -> tuple[str, Any, str]:
 
 
 def load_embedder(settings: Settings) -> Embedder:
-    from rag.embedding import SentenceTransformerEmbedder
+    from rag.engines import embedder
 
-    device, dtype, quantize = placement(settings)
-    # On a CPU, padding costs as much as real tokens: the 62 FAQ chunks (0.6B shapes, float32, 2 cores) took 92 s in
-    # length-sorted batches of 16, 70 s one at a time and 65 s in batches of 4 (the compute floor is 55 s).
-    return SentenceTransformerEmbedder(
-        settings.embedding_model, device, dtype, settings.embedding_dim, settings.query_instruction,
-        batch_size=4 if device == "cpu" else 16, quantize=quantize,
-    )
+    return embedder(settings, *placement(settings))
 
 
 def load_reranker(settings: Settings) -> Reranker:
-    from rag.reranker import Qwen3Reranker
+    from rag.engines import reranker
 
-    device, dtype, quantize = placement(settings)
-    return Qwen3Reranker(
-        settings.reranker_model, device, dtype, settings.rerank_instruction, settings.rerank_max_tokens,
-        batch_size=1 if device == "cpu" else 16, quantize=quantize,
-    )
+    return reranker(settings, *placement(settings))
 
 
 class Pipeline:

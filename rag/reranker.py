@@ -10,7 +10,10 @@ hidden state goes through the LM head, and only the "yes" and "no" rows of that 
 LRU cache keyed by (instruction, query, passage). On a GPU, prompts run in length-sorted padded batches instead.
 ``tests/test_reranker.py`` holds the card's recipe and checks the two agree.
 
-Leaves out: device and dtype choice (``rag.devices``).
+``YesNoReranker`` is the engine-neutral part (prompt, score cache, shared-prefix split); ``Qwen3Reranker`` runs it
+on PyTorch, ``rag.onnx_engine.OnnxReranker`` on ONNX Runtime.
+
+Leaves out: device and dtype choice (``rag.devices``), the engine choice (``rag.engines``).
 """
 
 from __future__ import annotations
@@ -51,61 +54,55 @@ class Reranker(ABC):
         yield from self.score(query, passages, instruction)
 
 
-class Qwen3Reranker(Reranker):
-    """Qwen3-Reranker (or any causal LM trained on the same yes/no format) from a hub id or a local folder.
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading token ids every prompt shares, leaving each prompt at least one token of its own."""
+    first, shared = prompts[0], min(len(p) for p in prompts) - 1
+    for ids in prompts[1:]:
+        n = 0
+        while n < shared and ids[n] == first[n]:
+            n += 1
+        shared = n
+    return shared
 
-    ``model`` may also be an already-built causal LM, with its ``tokenizer`` (the benchmark does that).
-    """
 
-    def __init__(
-        self,
-        model: Any,
-        device: str = "cpu",
-        dtype: object = None,
-        instruction: str = DEFAULT_INSTRUCTION,
-        max_length: int = 8192,
-        batch_size: int = 1,
-        tokenizer: Any = None,
-        prefix_cache: bool = True,
-        cache_size: int = 4096,
-        quantize: str = "none",
-    ) -> None:
-        import torch
+def p_yes(logits: Any) -> list[float]:
+    """P("yes") from (batch, 2) "no"/"yes" logits as the card computes it (log-softmax, then exp), in float64."""
+    import numpy as np
 
-        if isinstance(model, str):
-            try:
-                from transformers import AutoModelForCausalLM, AutoTokenizer
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=1, keepdims=True)
+    log_p = z - top - np.log(np.exp(z - top).sum(axis=1, keepdims=True))
+    return np.exp(log_p[:, 1]).tolist()
 
-                tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
-                model_obj = AutoModelForCausalLM.from_pretrained(model, dtype=dtype or torch.float32)
-            except Exception as exc:
-                raise model_load_error("reranker", model, exc, "RAG_RERANKER_MODEL",
-                                       "a Qwen3-Reranker-style causal LM") from exc
-            self.name = model
-        else:
-            model_obj, self.name = model, getattr(model, "name_or_path", "") or type(model).__name__
-        self.tokenizer = tokenizer
-        self.model = model_obj.to(device).eval()
-        self.device = device
+
+class YesNoReranker(Reranker):
+    """The engine-neutral part of a Qwen3-Reranker: the card's prompt, the score cache, and the choice between one
+    shared-prefix pass and plain batches. An engine writes ``_score_batches`` and ``_iter_on_prefix``."""
+
+    def __init__(self, tokenizer: Any, name: str, instruction: str = DEFAULT_INSTRUCTION, max_length: int = 8192,
+                 batch_size: int = 1, prefix_cache: bool = True, cache_size: int = 4096) -> None:
+        self.tokenizer, self.name = tokenizer, name
         self.instruction = instruction
         self.max_length = max_length
         self.batch_size = batch_size
         self.prefix_cache = prefix_cache
-        ids = self.tokenizer.convert_tokens_to_ids(["no", "yes"])
-        if None in ids or self.tokenizer.unk_token_id in ids:
+        self.yes_no_ids = self.tokenizer.convert_tokens_to_ids(["no", "yes"])
+        if None in self.yes_no_ids or self.tokenizer.unk_token_id in self.yes_no_ids:
             raise ModelLoadError(
                 f"{self.name!r} has no 'yes'/'no' tokens; RAG_RERANKER_MODEL must be a Qwen3-Reranker."
             )
-        # (2, hidden): the LM head rows for "no" and "yes"; the rest of the vocabulary is never computed.
-        self.head = self.model.get_output_embeddings().weight[ids].detach().float().clone()
-        if quantize == "int8":
-            from rag.devices import quantize_int8
-
-            self.model = quantize_int8(self.model)
         self.prefix = self.tokenizer.encode(SYSTEM_PREFIX, add_special_tokens=False)
         self.suffix = self.tokenizer.encode(SUFFIX, add_special_tokens=False)
         self._scores: OrderedDict[tuple[str, str, str], float] = OrderedDict()  # LRU: (instruction, query, doc)
         self._cache_size = cache_size
+
+    @abstractmethod
+    def _score_batches(self, prompts: list[list[int]]) -> list[float]:
+        """P(yes) of each prompt, run on its own or in padded batches of ``batch_size``."""
+
+    @abstractmethod
+    def _iter_on_prefix(self, prompts: list[list[int]], shared: int) -> Iterator[float]:
+        """P(yes) of each prompt as it is ready, their first ``shared`` tokens (the same in all) run once."""
 
     def encode(self, query: str, passages: Sequence[str], instruction: str | None = None) -> list[list[int]]:
         """The token ids of each full prompt, truncated as the model card does."""
@@ -149,6 +146,63 @@ class Qwen3Reranker(Reranker):
         while len(self._scores) > self._cache_size:
             self._scores.popitem(last=False)
 
+    def _iter_shared_prefix(self, prompts: list[list[int]]) -> Iterator[float]:
+        """Run the tokens every prompt shares (system prefix, instruction, query) once, then each rest on its cache,
+        yielding each prompt's score as it is ready.
+
+        The shared part is the longest common prefix of the token ids themselves, so every prompt sees exactly
+        the tokens it would see alone; RoPE makes the positions match too.
+        """
+        shared = shared_prefix_length(prompts)
+        if shared < 8:
+            yield from self._score_batches(prompts)
+        else:
+            yield from self._iter_on_prefix(prompts, shared)
+
+
+class Qwen3Reranker(YesNoReranker):
+    """Qwen3-Reranker (or any causal LM trained on the same yes/no format) from a hub id or a local folder.
+
+    ``model`` may also be an already-built causal LM, with its ``tokenizer`` (the benchmark does that).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        device: str = "cpu",
+        dtype: object = None,
+        instruction: str = DEFAULT_INSTRUCTION,
+        max_length: int = 8192,
+        batch_size: int = 1,
+        tokenizer: Any = None,
+        prefix_cache: bool = True,
+        cache_size: int = 4096,
+        quantize: str = "none",
+    ) -> None:
+        import torch
+
+        if isinstance(model, str):
+            try:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(model, padding_side="left")
+                model_obj = AutoModelForCausalLM.from_pretrained(model, dtype=dtype or torch.float32)
+            except Exception as exc:
+                raise model_load_error("reranker", model, exc, "RAG_RERANKER_MODEL",
+                                       "a Qwen3-Reranker-style causal LM") from exc
+            name = model
+        else:
+            model_obj, name = model, getattr(model, "name_or_path", "") or type(model).__name__
+        super().__init__(tokenizer, name, instruction, max_length, batch_size, prefix_cache, cache_size)
+        self.model = model_obj.to(device).eval()
+        self.device = device
+        # (2, hidden): the LM head rows for "no" and "yes"; the rest of the vocabulary is never computed.
+        self.head = self.model.get_output_embeddings().weight[self.yes_no_ids].detach().float().clone()
+        if quantize == "int8":
+            from rag.devices import quantize_int8
+
+            self.model = quantize_int8(self.model)
+
     def _p_yes(self, hidden: Any) -> list[float]:
         import torch
 
@@ -175,25 +229,10 @@ class Qwen3Reranker(Reranker):
                     scores[i] = p
         return scores
 
-    def _iter_shared_prefix(self, prompts: list[list[int]]) -> Iterator[float]:
-        """Run the tokens every prompt shares (system prefix, instruction, query) once, then each rest on its cache,
-        yielding each prompt's score as it is ready.
-
-        The shared part is the longest common prefix of the token ids themselves, so every prompt sees exactly
-        the tokens it would see alone; RoPE makes the positions match too.
-        """
+    def _iter_on_prefix(self, prompts: list[list[int]], shared: int) -> Iterator[float]:
         import torch
         from transformers import DynamicCache
 
-        first, shared = prompts[0], min(len(p) for p in prompts) - 1  # each prompt keeps at least one own token
-        for ids in prompts[1:]:
-            n = 0
-            while n < shared and ids[n] == first[n]:
-                n += 1
-            shared = n
-        if shared < 8:
-            yield from self._score_batches(prompts)
-            return
         with torch.inference_mode():
             cache = DynamicCache(config=self.model.config)
             head = torch.tensor([prompts[0][:shared]], device=self.device)

@@ -26,6 +26,7 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+ENGINES = ("auto", "torch", "onnx")
 _PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
                     "zero_gpu": "SPACES_ZERO_GPU"}
 
@@ -38,6 +39,8 @@ class Settings:
     dtype: str = "auto"
     embedding_dim: int = 0  # 0 = the model's full size
     quantize: str = "none"  # "int8": dynamic int8 linears on the CPU (opt-in; see the README for its agreement)
+    engine: str = "auto"  # auto: ONNX Runtime on a CPU in float32 where it supports the model, else PyTorch
+    engine_cache: str = ""  # where ONNX exports are kept; empty: beside the model (or data_dir/engines)
     zero_gpu: bool = False  # SPACES_ZERO_GPU, set by a ZeroGPU Space: every model call goes through spaces.GPU
     milvus_uri: str = "data/milvus.db"
     milvus_token: str = field(default="", repr=False)
@@ -79,6 +82,8 @@ class Settings:
             raise SettingsError(f"RAG_DEVICE={self.device!r} is not one of {', '.join(DEVICES)}.")
         if self.quantize not in ("none", "int8"):
             raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
+        if self.engine not in ENGINES:
+            raise SettingsError(f"RAG_ENGINE={self.engine!r} is not one of {', '.join(ENGINES)}.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
         for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens",

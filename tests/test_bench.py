@@ -56,3 +56,27 @@ def test_scale_runs_each_index_on_one_insert(tmp_path) -> None:
     assert [(r["vectors"], r["index"]) for r in rows] == [(300, "FLAT"), (300, "HNSW")]
     assert rows[0]["recall@10"] == 1.0 and 0 <= rows[1]["recall@10"] <= 1 and rows[0]["insert_s"] == rows[1]["insert_s"]
     assert "HNSW" in scale_table(rows)
+
+
+def test_engines_table_shows_each_engine_against_today_and_its_floor() -> None:
+    row = {"engine": "onnx", "precision": "fp32", "rerank_s": 10.0, "first_score_s": 1.2, "vs_tutorial": 5.0,
+           "vs_today": 1.75, "x_floor": 1.1, "max_abs_diff": 3e-7, "top3_same": True, "dense_top3_s": 0.25}
+    result = {"floors": {"fp32": {"library": "onnxruntime", "gflops": 120.0, "rerank_floor_s": 9.1}},
+              "engines": {"onnx_fp32": row, "torch_fp32": {**row, "vs_today": 1.0, "rerank_s": 17.5}},
+              "peak_rss_mb_by_engine": {"onnx_int8": 2100}}
+    text = bench.engines_table(result)
+    assert "onnx_fp32" in text and "1.75x" in text and "1.10x" in text and "3.0e-07" in text
+    assert "fp32 120.0 GFLOP/s (onnxruntime" in text and "onnx_int8 2100 MB" in text
+
+
+def test_every_engine_mode_names_valid_settings(make_settings) -> None:
+    for name, mode in bench.ENGINE_MODES.items():
+        assert make_settings(**mode).engine in ("torch", "onnx")
+        assert bench.precision(mode) in name
+
+
+def test_the_best_gemm_is_picked_per_precision() -> None:
+    from rag.floors import best
+
+    rates = {"fp32": {"torch": 90.0, "numpy": 80.0, "onnxruntime": 120.0}, "int8": {"torch": 150.0, "onnxruntime": 300}}
+    assert best(rates) == {"fp32": ("onnxruntime", 120.0), "int8": ("onnxruntime", 300)}

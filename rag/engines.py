@@ -1,0 +1,95 @@
+"""Which engine runs each model, chosen in one place: PyTorch or ONNX Runtime (``RAG_ENGINE``).
+
+``auto`` runs a model on ONNX Runtime when it is on the CPU, computes in float32 or int8 (``RAG_QUANTIZE=int8``),
+and ``rag.onnx_engine`` supports it (a Qwen3- or Llama-family decoder; for the embedder, last-token pooling): there
+ORT's float32 is exact (within 1e-6 of PyTorch's) and faster (README, Performance). PyTorch runs everything else:
+CUDA, MPS, a CPU where ``RAG_DTYPE=auto`` picks bfloat16 (native BF16: AVX-512 BF16 or AMX), and models the
+exporter does not write out (all-MiniLM-L6-v2, for example). ``torch`` and ``onnx`` force one.
+
+Leaves out: the device and dtype (``rag.devices``), and the engines themselves (``rag.embedding``,
+``rag.reranker``, ``rag.onnx_engine``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+from rag.embedding import Embedder
+from rag.errors import SettingsError
+from rag.reranker import Reranker
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str, kind: str) -> str:
+    """"torch" or "onnx" for ``model`` (``kind``: "reranker" or "embedder") under a ``RAG_ENGINE`` value, on
+    ``device`` in ``dtype`` (``quantize``: "none" or "int8")."""
+    import torch
+
+    if setting == "torch":
+        return "torch"
+    if setting == "onnx" and device != "cpu":
+        raise SettingsError(f"RAG_ENGINE=onnx runs on the CPU only, and RAG_DEVICE gives {device}; "
+                            "set RAG_DEVICE=cpu, or RAG_ENGINE=auto.")
+    if setting == "auto" and (device != "cpu" or (dtype != torch.float32 and quantize != "int8")):
+        return "torch"
+    if importlib.util.find_spec("onnxruntime") is None:
+        if setting == "onnx":
+            raise SettingsError("RAG_ENGINE=onnx needs onnxruntime: pip install -r requirements.txt, "
+                                "or set RAG_ENGINE=torch.")
+        return "torch"
+    from rag.onnx_engine import model_folder, supported
+
+    try:
+        ok = supported(model_folder(model), kind)
+    except Exception:  # not downloadable or not a folder: PyTorch's loader says what is wrong
+        ok = False
+    if setting == "onnx" and not ok:
+        raise SettingsError(f"RAG_ENGINE=onnx cannot run {model!r}: it supports Qwen3- and Llama-family decoders "
+                            "(last-token pooling for embedders). Set RAG_ENGINE=auto or torch.")
+    return "onnx" if ok else "torch"
+
+
+def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embedder:
+    """The embedding model of ``settings`` on the engine ``pick_engine`` chooses."""
+    model = settings.embedding_model
+    if pick_engine(settings.engine, device, dtype, quantize, model, "embedder") == "onnx":
+        from rag.onnx_engine import OnnxEmbedder
+
+        log.info("embedder %s: ONNX Runtime (%s)", model, quantize)
+        return OnnxEmbedder(model, settings.embedding_dim, settings.query_instruction, batch_size=4,
+                            quantize=quantize, cache=settings.engine_cache, data_dir=settings.data_dir)
+    from rag.embedding import SentenceTransformerEmbedder
+
+    # On a CPU, padding costs as much as real tokens: the 62 FAQ chunks (0.6B shapes, float32, 2 cores) took 92 s in
+    # length-sorted batches of 16, 70 s one at a time and 65 s in batches of 4 (the compute floor is 55 s).
+    return SentenceTransformerEmbedder(
+        model, device, dtype, settings.embedding_dim, settings.query_instruction,
+        batch_size=4 if device == "cpu" else 16, quantize=quantize,
+    )
+
+
+def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Reranker:
+    """The reranker of ``settings`` on the engine ``pick_engine`` chooses."""
+    model = settings.reranker_model
+    if pick_engine(settings.engine, device, dtype, quantize, model, "reranker") == "onnx":
+        from rag.onnx_engine import OnnxReranker
+
+        log.info("reranker %s: ONNX Runtime (%s)", model, quantize)
+        return OnnxReranker(model, settings.rerank_instruction, settings.rerank_max_tokens, quantize=quantize,
+                            cache=settings.engine_cache, data_dir=settings.data_dir)
+    from rag.reranker import Qwen3Reranker
+
+    return Qwen3Reranker(
+        model, device, dtype, settings.rerank_instruction, settings.rerank_max_tokens,
+        batch_size=1 if device == "cpu" else 16, quantize=quantize,
+    )
+
+
+def engine_name(model: Any) -> str:
+    """"onnx" or "torch": which engine a loaded embedder or reranker runs on."""
+    return "onnx" if type(model).__module__ == "rag.onnx_engine" else "torch"
+
