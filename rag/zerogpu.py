@@ -297,8 +297,11 @@ class ZeroGPUPipeline(Pipeline):
                  store: MilvusStore | None = None, **kwargs: Any) -> None:
         super().__init__(settings, store=store, **kwargs)
         _spaces()
-        self.raw_embedder = embedder or load_embedder(settings)  # on cuda now, before any worker is forked
-        self.raw_reranker = reranker or load_reranker(settings)
+        # PyTorch, the engine that runs on CUDA (and the only one a forked worker may inherit: ONNX Runtime's thread
+        # pools do not survive a fork); placed now, before any worker is forked
+        models = settings.replace(engine="torch")
+        self.raw_embedder = embedder or load_embedder(models)
+        self.raw_reranker = reranker or load_reranker(models)
         self._key = id(self)
         _PIPELINES[self._key] = self
         self._cpu: Embedder | None = None
@@ -311,7 +314,8 @@ class ZeroGPUPipeline(Pipeline):
         with self._lock:
             if self._cpu is None:
                 on_cpu = getattr(self.raw_embedder, "device", None) == "cpu" or self.settings.device == "cpu"
-                self._cpu = self.raw_embedder if on_cpu else load_embedder(self.settings.replace(device="cpu"))
+                self._cpu = self.raw_embedder if on_cpu else load_embedder(
+                    self.settings.replace(device="cpu", engine="torch"))  # no ONNX export in the middle of a question
             return self._cpu
 
     def retrieve_steps(
