@@ -81,7 +81,8 @@ def chat_turn(
     history = to_turns(chat)
     chat = [*chat, {"role": "user", "content": render.md_escape(message)}, {"role": "assistant", "content": ""}]
     start = time.perf_counter()
-    parts: dict[str, float | None] = dict.fromkeys(("embed", "search", "rerank", "first token", "total"))
+    # "first card": from the dense column to the first reranked card
+    parts: dict[str, float | None] = dict.fromkeys(("embed", "search", "first card", "rerank", "first token", "total"))
 
     def show(comparison: str | None = None, chart: str | None = None) -> tuple[Any, ...]:
         """The outputs; None leaves a panel as it is."""
@@ -100,7 +101,10 @@ def chat_turn(
             gr.Warning(ranked.notice)
         parts["embed"], parts["search"] = ranked.timings.embed_s, ranked.timings.search_s
         yield show(render.comparison(ranked, reranking=True), render.chart(ranked))
+        dense_shown = time.perf_counter()
         for ranked in steps:
+            if ranked.reranked and parts["first card"] is None:
+                parts["first card"] = time.perf_counter() - dense_shown
             parts["rerank"] = ranked.timings.rerank_s if ranked.reranked else None
             yield show(render.comparison(ranked), render.chart(ranked))
         if not ranked.reranked and ranked.notice:

@@ -46,7 +46,7 @@ def test_dense_column_comes_before_reranking_then_the_answer_streams(pipeline: P
     final = steps[-1]
     assert final[0][-1]["content"].startswith("Milvus stores inserted data in MinIO [1].")
     assert "**Sources**" in final[0][-1]["content"] and "[3]" in final[0][-1]["content"]
-    for name in ("embed", "search", "rerank", "first token", "total"):
+    for name in ("embed", "search", "first card", "rerank", "first token", "total"):
         assert f"<b>{name}</b> " in final[3] and f"<b>{name}</b> –" not in final[3]
 
 
