@@ -49,6 +49,7 @@ class MilvusStore:
         self._loaded = False
         self._has_sparse = False  # True once the collection is seen to have the BM25 field
         self._open_lock = threading.Lock()  # two threads opening one Lite file would lock each other out
+        self._load_lock = threading.Lock()
         self._owner = True  # False for a with_collection() view, whose close() leaves the shared client open
 
     def with_collection(self, collection: str) -> MilvusStore:
@@ -94,7 +95,15 @@ class MilvusStore:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if "state 'released'" not in str(exc) or fn == self.client.load_collection:
+                    raise
+                # Seen once with Milvus Lite: a search while the app re-indexed after a restart found the collection
+                # released although it had been loaded. Load it again and retry once.
+                self.client.load_collection(self.collection)
+                return fn(*args, **kwargs)
         except StoreError:
             raise
         except Exception as exc:
@@ -106,8 +115,10 @@ class MilvusStore:
         """True when the collection exists; it is then loaded for search (a reopened one starts released)."""
         found = bool(self._call("look up", self.client.has_collection, self.collection))
         if found and not self._loaded:
-            self._call("load", self.client.load_collection, self.collection)
-            self._loaded = True
+            with self._load_lock:  # one thread loads; the others wait for it
+                if not self._loaded:
+                    self._call("load", self.client.load_collection, self.collection)
+                    self._loaded = True
         return found
 
     def recorded(self) -> tuple[str | None, int | None]:
