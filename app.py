@@ -109,14 +109,13 @@ def chat_turn(
             yield show(render.comparison(ranked), render.chart(ranked))
         if not ranked.reranked and ranked.notice:
             gr.Warning(ranked.notice)
-        passages = ranked.reranked or ranked.dense  # dense only when reranking was not possible (see its notice)
-        answer = pipeline.generator.stream(message, passages, history, llm_model or None)
+        answer = pipeline.generator.stream(message, ranked.passages, history, llm_model or None)
         for _ in answer:
             parts["first token"] = answer.first_token_s
             chat[-1]["content"] = answer.text if answer.generated else render.md_escape(answer.text)
             yield show()
         if answer.generated:
-            chat[-1]["content"] += render.sources_markdown(passages)
+            chat[-1]["content"] += render.sources_markdown(ranked.passages)
     except RAGError as exc:
         chat[-1]["content"] = f"⚠ {render.md_escape(str(exc))}"
     parts["total"] = time.perf_counter() - start
@@ -225,7 +224,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             answer.consume()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
-        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
+        return {"answer": answer.text, "sources": [h.to_dict() for h in retrieval.passages],
                 "generated": answer.generated, "error": answer.error, "finish_reason": answer.finish_reason,
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}

@@ -151,7 +151,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "answer": answer.text,
-            "sources": [h.to_dict() for h in retrieval.reranked or retrieval.dense],
+            "sources": [h.to_dict() for h in retrieval.passages],
             "generated": answer.generated,
             "error": answer.error,
             "finish_reason": answer.finish_reason,
@@ -161,7 +161,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         if answer.generated:
             print("\n\nSources:")
-            for i, h in enumerate(retrieval.reranked or retrieval.dense, 1):
+            for i, h in enumerate(retrieval.passages, 1):
                 score = "–" if h.rerank_score is None else f"{h.rerank_score:.3f}"
                 print(f"  [{i}] {h.heading or '(no heading)'} ({h.source})  P(yes)={score}")
         print()

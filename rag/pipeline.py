@@ -287,8 +287,7 @@ class Pipeline:
             raise EmptyQuestionError("The question is empty; type a question.")
         standalone = self.generator.standalone_question(question.strip(), history, llm_model)
         retrieval = self.retrieve(standalone, **retrieve_options)
-        passages = retrieval.reranked or retrieval.dense  # dense only when reranking was not possible (see notice)
-        return retrieval, self.generator.stream(question.strip(), passages, history, llm_model)
+        return retrieval, self.generator.stream(question.strip(), retrieval.passages, history, llm_model)
 
     def info(self) -> dict[str, Any]:
         """What the CLI's ``info`` prints: no model is loaded for it."""

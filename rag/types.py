@@ -84,6 +84,12 @@ class Retrieval:
         """The reranked top-k: the passages an answer is built from."""
         return self.reranked_all[: self.top_k]
 
+    @property
+    def passages(self) -> tuple[Hit, ...]:
+        """What an answer is built from: the reranked top-k, or the dense top-k when the candidates could not be
+        reranked (``notice`` says why)."""
+        return self.reranked or self.dense
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
