@@ -42,7 +42,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import RAGError, SettingsError, StoreError, brief
-from rag.pipeline import Pipeline, load_embedder, load_reranker
+from rag.pipeline import Pipeline, load_embedder, load_reranker, placement
 from rag.reranker import Reranker
 from rag.settings import Settings, load_settings
 from rag.store import MilvusStore
@@ -313,7 +313,7 @@ class ZeroGPUPipeline(Pipeline):
         """The embedder on the CPU, for when no GPU is to be had (loaded on first need, unless it is on the CPU)."""
         with self._lock:
             if self._cpu is None:
-                on_cpu = getattr(self.raw_embedder, "device", None) == "cpu" or self.settings.device == "cpu"
+                on_cpu = placement(self.settings)[0] == "cpu"
                 self._cpu = self.raw_embedder if on_cpu else load_embedder(
                     self.settings.replace(device="cpu", engine="torch"))  # no ONNX export in the middle of a question
             return self._cpu
