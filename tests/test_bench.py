@@ -22,6 +22,23 @@ def test_forward_flops_counts_linear_layers_and_causal_attention() -> None:
     assert bench.forward_flops(config, 350) == pytest.approx(350 * per_token_linear + 2 * 2 * 2048 * 350 * 351 / 2 * 28)
 
 
+def test_cached_and_last_position_work_is_counted_exactly() -> None:
+    config = Qwen3Config(**QWEN3_0_6B)
+    flops = bench.forward_flops
+    # a pass split at any point costs what the whole pass does: the second part attends to the first's cache
+    assert flops(config, 50) + flops(config, 300, past=50) == pytest.approx(flops(config, 350))
+    # the last position only: the last layer keeps K and V for every token, the rest for one
+    rest = 1024 * 2048 * 2 + 3 * 1024 * 3072  # weights of q, o and the MLP
+    attention = 2 * 2 * 16 * 128 * (350 * 351 / 2 - 350)  # the query rows the last layer no longer computes
+    assert flops(config, 350, last_only=True) == pytest.approx(flops(config, 350) - 2 * rest * 349 - attention)
+    assert flops(config, 1, last_only=True) == flops(config, 1)
+    prompts = [list(range(20)) + [100 + i] * (5 + i) for i in range(3)]  # 20 shared tokens, then 5, 6 and 7 more
+    assert bench.prefix_cached_flops(config, prompts) == pytest.approx(
+        flops(config, 20, last_only=True) + sum(flops(config, 5 + i, past=20, last_only=True) for i in range(3)))
+    few = [[1, 2, 3, 9], [1, 2, 3, 8]]  # under 8 shared tokens: each prompt runs whole, as the reranker does
+    assert bench.prefix_cached_flops(config, few) == 2 * flops(config, 4, last_only=True)
+
+
 def test_the_tutorials_rerank_code_is_the_model_cards(tiny_models) -> None:
     path = str(tiny_models[1])
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
