@@ -129,8 +129,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not questions:
         raise RAGError("Give a question, or --questions FILE with one question per line.")
     pipeline = _pipeline(args)
+    live = not args.json and sys.stderr.isatty()  # a person at a terminal: show the reranking as it goes
     for question in questions:
-        result = pipeline.retrieve(question, args.candidates, args.top_k)
+        for result in pipeline.retrieve_steps(question, args.candidates, args.top_k):
+            if live and result.candidates:
+                print(f"\rReranking {len(result.reranked_all)} of {len(result.candidates)}…", end="", file=sys.stderr,
+                      flush=True)
+        if live:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # the progress line goes; the table stays
         if result.notice:
             print(f"note: {result.notice}", file=sys.stderr)
         if args.json:

@@ -63,6 +63,31 @@ def test_ingest_search_info_on_a_lite_file(env, tmp_path: Path, faq_dir: Path) -
     assert {"collection", "embedding_model", "reranker_model", "uri"} <= set(info)
 
 
+def test_search_on_a_terminal_shows_the_reranking_as_it_goes(env, tmp_path: Path, faq_dir: Path) -> None:
+    import os
+
+    assert run(["ingest", str(faq_dir)], env, tmp_path).returncode == 0
+    leader, terminal = os.openpty()  # stderr is a terminal, as for a person; stdout stays a pipe
+    proc = subprocess.run([sys.executable, "-m", "rag", "search", "Where does Milvus store data?", "--candidates",
+                           "4"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal, text=True, timeout=300)
+    os.close(terminal)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    progress = err.decode()
+    assert [f"Reranking {k} of 4" in progress for k in range(5)] == [True] * 5, progress
+    assert progress.endswith("\r\x1b[K")  # cleared once done
+    assert "Reranked (P(yes))" in proc.stdout and "Reranking" not in proc.stdout
+
+
 def test_same_commands_against_a_milvus_server(env, tmp_path: Path, faq_dir: Path, milvus_server: str) -> None:
     env = {**env, "RAG_MILVUS_URI": milvus_server, "RAG_COLLECTION": "cli_test"}
     first = json.loads(run(["ingest", str(faq_dir), "--json"], env, tmp_path).stdout)
