@@ -26,25 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.engines import engine_name
-from rag.floors import best, gemm_rates
+from rag.floors import best, gemm_rates, torch_matmul_rate
 
 QUESTION = "How is data stored in milvus?"
-MATMUL = (512, 1024, 3072)  # (tokens, hidden, intermediate): the shapes of a Qwen3-0.6B MLP on a short prompt
-
-
-def matmul_gflops(dtype: Any, seconds: float = 1.5) -> float:
-    """Measured matmul rate at the model's shapes, in GFLOP/s."""
-    import torch
-
-    m, k, n = MATMUL
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
 
 
 def cpu_name() -> str:
@@ -150,8 +134,8 @@ def run(corpus: Path, int8: bool = False, log: Any = print, reps: int = 3) -> di
     from rag.pipeline import Pipeline
     from rag.settings import load_settings
 
-    fp32 = matmul_gflops(torch.float32)
-    bf16 = matmul_gflops(torch.bfloat16)
+    fp32 = torch_matmul_rate(torch.float32)
+    bf16 = torch_matmul_rate(torch.bfloat16)
     machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "fp32_gflops": round(fp32, 1),
                "bf16_gflops": round(bf16, 1), "native_bf16": cpu_has_native_bf16()}
     log(f"machine: {machine}")

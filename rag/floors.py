@@ -34,14 +34,20 @@ def rate(call: Callable[[], Any], seconds: float = 1.5) -> float:
     return 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
 
 
+def torch_matmul_rate(dtype: Any, seconds: float = 1.5) -> float:
+    """GFLOP/s of PyTorch's matmul in ``dtype`` at the MATMUL shape."""
+    import torch
+
+    m, k, n = MATMUL
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    return rate(lambda: a @ b, seconds)
+
+
 def torch_rates(seconds: float = 1.5) -> dict[str, float]:
     import torch
 
     m, k, n = MATMUL
-    out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-        out[name] = rate(lambda a=a, b=b: a @ b, seconds)
+    out = {"fp32": torch_matmul_rate(torch.float32, seconds), "bf16": torch_matmul_rate(torch.bfloat16, seconds)}
     from torch.ao.quantization import quantize_dynamic
 
     linear = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(k, n, bias=False)), {torch.nn.Linear},
