@@ -59,10 +59,10 @@ def forward_flops(config: Any, tokens: int, past: int = 0, last_only: bool = Fal
 def prefix_cached_flops(config: Any, prompts: Sequence[Sequence[int]]) -> float:
     """The work of the project's CPU reranker on ``prompts``: the shared prefix once, each prompt's rest on its
     cache, the last position only (``rag.reranker``'s rule for when a prefix is shared)."""
-    from rag.reranker import shared_prefix_length
+    from rag.reranker import MIN_SHARED_PREFIX, shared_prefix_length
 
     shared = shared_prefix_length(prompts) if len(prompts) > 1 else 0
-    if shared < 8:
+    if shared < MIN_SHARED_PREFIX:
         return sum(forward_flops(config, len(p), last_only=True) for p in prompts)
     return forward_flops(config, shared, last_only=True) + sum(
         forward_flops(config, len(p) - shared, past=shared, last_only=True) for p in prompts)

@@ -54,6 +54,9 @@ class Reranker(ABC):
         yield from self.score(query, passages, instruction)
 
 
+MIN_SHARED_PREFIX = 8  # fewer shared tokens than this: each prompt runs whole (a cache would not pay)
+
+
 def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     """How many leading token ids every prompt shares, leaving each prompt at least one token of its own."""
     first, shared = prompts[0], min(len(p) for p in prompts) - 1
@@ -154,7 +157,7 @@ class YesNoReranker(Reranker):
         the tokens it would see alone; RoPE makes the positions match too.
         """
         shared = shared_prefix_length(prompts)
-        if shared < 8:
+        if shared < MIN_SHARED_PREFIX:
             yield from self._score_batches(prompts)
         else:
             yield from self._iter_on_prefix(prompts, shared)
