@@ -151,7 +151,8 @@ class Library:
             finally:
                 self.busy = False
         failed = {s.path for s in report.skipped_files}
-        kept = [u for u in urls if u not in failed and u not in self._urls()]
+        known = set(self._urls())  # read once, not once per URL
+        kept = [u for u in urls if u not in failed and u not in known]
         if kept:
             with open(self.urls, "a", encoding="utf-8") as f:
                 f.write("".join(f"{u}\n" for u in kept))
