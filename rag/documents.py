@@ -29,6 +29,7 @@ from rag.types import Chunk, Document, SkippedFile
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 SUFFIXES = TEXT_SUFFIXES + convert.SUFFIXES
+NOT_READ = f"not a format that is read ({', '.join(SUFFIXES)})"  # why a file of another suffix is skipped
 # A tokenizer as the chunker sees it: text -> the (start, end) character span of each token.
 Spans = Callable[[str], list[tuple[int, int]]]
 
@@ -66,7 +67,7 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[SkippedFil
             if p.suffix.lower() in SUFFIXES:
                 found[p] = None
             else:
-                skipped.append(SkippedFile(str(p), f"not a format that is read ({', '.join(SUFFIXES)})"))
+                skipped.append(SkippedFile(str(p), NOT_READ))
     return list(found), skipped
 
 
@@ -296,7 +297,7 @@ def extract_zip(
                 skipped.append(SkippedFile(label, "unsafe path in the zip (absolute or with ..); not extracted"))
                 continue
             if PurePosixPath(*parts).suffix.lower() not in SUFFIXES:
-                skipped.append(SkippedFile(label, f"not a format that is read ({', '.join(SUFFIXES)})"))
+                skipped.append(SkippedFile(label, NOT_READ))
                 continue
             if len(written) >= max_files or total >= max_total_bytes:
                 skipped.append(SkippedFile(label, "the zip expands beyond the upload limits; not extracted"))
