@@ -138,24 +138,31 @@ def fetch_documents(
     urls: Sequence[str], timeout_s: float, max_bytes: int, allow_private: bool, convert_timeout_s: float = 60.0,
     memory_mb: int = 2048, allowed: Policy | None = None,
 ) -> Iterator[tuple[str, list[Document], str]]:
-    """Each URL with its documents (source: the URL, ``#page=N`` for a PDF's pages), or with why it was skipped."""
+    """Each URL with its documents (source: the URL, ``#page=N`` for a PDF's pages), or with why it was skipped, in
+    order. Pages that need converting are converted together, by one converter worker (``rag.convert``)."""
     policy = allowed or (any_address if allow_private else public_only)
+    results: list[tuple[str, list[Document], str]] = []
+    to_convert: dict[Path, int] = {}  # a fetched body's file -> its place in ``results``
     with tempfile.TemporaryDirectory(prefix="rag-web-") as tmp:
         for n, url in enumerate(urls):
+            results.append((url, [], ""))
             try:
                 _, kind, body = fetch(url, timeout_s, max_bytes, policy)
             except FetchError as exc:
-                yield url, [], str(exc)
+                results[n] = (url, [], str(exc))
                 continue
             if kind in _TEXT_TYPES:
                 text = body.decode("utf-8", errors="replace")
-                yield url, [Document(url, text)] if text.strip() else [], "" if text.strip() else "an empty page"
-                continue
-            if kind not in _CONVERTED_TYPES:
-                yield url, [], f"its content type is {kind or 'not given'}, not a page or document that is read"
-                continue
-            path = Path(tmp) / f"page{n}{_CONVERTED_TYPES[kind]}"
-            path.write_bytes(body)
-            for _, docs, reason in convert.convert_files([path], convert_timeout_s, memory_mb, max_bytes):
-                moved = [Document(d.source.replace(str(path), url, 1), d.text, url if d.file else "") for d in docs]
-                yield url, moved, reason
+                results[n] = (url, [Document(url, text)], "") if text.strip() else (url, [], "an empty page")
+            elif kind not in _CONVERTED_TYPES:
+                why = f"its content type is {kind or 'not given'}, not a page or document that is read"
+                results[n] = (url, [], why)
+            else:
+                path = Path(tmp) / f"page{n}{_CONVERTED_TYPES[kind]}"
+                path.write_bytes(body)
+                to_convert[path] = n
+        for path, docs, reason in convert.convert_files(list(to_convert), convert_timeout_s, memory_mb, max_bytes):
+            url = urls[to_convert[path]]
+            moved = [Document(d.source.replace(str(path), url, 1), d.text, url if d.file else "") for d in docs]
+            results[to_convert[path]] = (url, moved, reason)
+    yield from results
