@@ -413,14 +413,12 @@ class OnnxEmbedder(TokenizedEmbedder):
     def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
         texts = [(prompt or "") + t for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as sentence-transformers sorts
-        out = np.zeros((len(texts), 0), np.float32)
+        out = np.zeros((len(texts), self.session.meta["hidden_size"]), np.float32)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
             enc = self.tokenizer([texts[i] for i in batch], padding=True, truncation="longest_first",
                                  max_length=self.max_tokens, return_tensors="np")
             hidden, _ = self.session.run(enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64),
                                          self.session.empty_past(len(batch)))
-            if out.shape[1] == 0:
-                out = np.zeros((len(texts), hidden.shape[1]), np.float32)
             out[batch] = hidden
         return out
