@@ -9,6 +9,7 @@ docstrings. The Evaluate tab scores a labelled set through the same pipeline (``
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -389,6 +390,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # docker stop, a Space restart: close like Ctrl-C
+    if hasattr(signal, "SIGUSR1"):  # kill -USR1 <pid>: every thread's stack to stderr (not on Windows)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
     logging.getLogger("rag").setLevel(logging.INFO)  # the library's start-up lines; not every HTTP request
     try:

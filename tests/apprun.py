@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -31,13 +32,15 @@ def start_app(
     out = open(tmp / log, "w")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], env=full, cwd=tmp, stdout=out,
                             stderr=subprocess.STDOUT)
+    proc.log = tmp / log  # type: ignore[attr-defined]  # for stacks_and_log()
     url = f"http://127.0.0.1:{port}/"
     if not wait:
         return url, proc
     try:
         wait_for_port(port, proc, seconds=120)
         wait_until_indexed(url, auth)
-    except BaseException:
+    except BaseException:  # a failure, the test's time limit, Ctrl-C: say where the app was, then stop it
+        print(stacks_and_log(proc), file=sys.stderr)
         stop(proc)
         raise
     return url, proc
@@ -48,8 +51,9 @@ def wait_until_indexed(url: str, auth: tuple[str, str] | None = None, seconds: f
 
     deadline = time.monotonic() + seconds
     while True:
-        try:
-            Client(url, verbose=False, auth=auth).predict("ready?", 3, 3, api_name="/search")
+        try:  # a search that never ends fails here too, instead of waiting for ever
+            job = Client(url, verbose=False, auth=auth).submit("ready?", 3, 3, api_name="/search")
+            job.result(timeout=max(1.0, deadline - time.monotonic()))
             return
         except Exception:
             if time.monotonic() > deadline:
@@ -58,13 +62,25 @@ def wait_until_indexed(url: str, auth: tuple[str, str] | None = None, seconds: f
 
 
 def stop(proc: subprocess.Popen) -> int | None:
-    """SIGTERM, as ``docker stop`` sends it; SIGKILL after 15 s. Returns the exit code."""
+    """SIGTERM, as ``docker stop`` sends it; SIGKILL after 15 s (its stacks to its log first). Returns the exit
+    code."""
     proc.terminate()
     try:
         return proc.wait(15)
     except subprocess.TimeoutExpired:
+        print(stacks_and_log(proc), file=sys.stderr)
         proc.kill()
         return proc.wait()
+
+
+def stacks_and_log(proc: subprocess.Popen) -> str:
+    """The end of the app's log, with every thread's stack in it while the app still runs (SIGUSR1: the app's
+    faulthandler writes them): what a failure message needs to say where the app was stuck."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+    log = getattr(proc, "log", None)
+    return log.read_text()[-8000:] if log and log.exists() else "(no log)"
 
 
 def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, seconds: float = 180) -> re.Match[str]:
@@ -76,4 +92,4 @@ def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, seconds: flo
         if proc.poll() is not None:
             break
         time.sleep(0.05)
-    raise AssertionError(f"{pattern!r} did not appear in {path}:\n{path.read_text()[-2000:]}")
+    raise AssertionError(f"{pattern!r} did not appear in {path}:\n{stacks_and_log(proc)}")
