@@ -7,9 +7,7 @@ one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import faulthandler
 import json
-import signal
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -354,8 +352,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    if hasattr(signal, "SIGUSR1"):  # kill -USR1 <pid>: every thread's stack to stderr (not on Windows)
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return args.func(args)
     except RAGError as exc:
