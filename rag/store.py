@@ -14,6 +14,7 @@ Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -48,7 +49,13 @@ class MilvusStore:
         self._client: Any = None
         self._loaded = False
         self._has_sparse = False  # True once the collection is seen to have the BM25 field
-        self._open_lock = threading.Lock()  # two threads opening one Lite file would lock each other out
+        # Calls to a Lite file go one at a time, process-wide: Milvus Lite 3.2.2 builds a collection's in-memory
+        # state twice when two threads touch it first at once, and keeps the copy that finished last, so a load
+        # done on the other copy is lost (load_collection then waits for ever) and two recoveries run on one
+        # folder. Lite is Python in this process, so little is lost; a server takes calls in parallel.
+        lite = is_lite_uri(uri)
+        self._serial: Any = _lite_calls(uri) if lite else contextlib.nullcontext()
+        self._open_lock = self._serial if lite else threading.Lock()  # one open per Lite file and process
         self._load_lock = threading.Lock()
         self._owner = True  # False for a with_collection() view, whose close() leaves the shared client open
 
@@ -95,14 +102,7 @@ class MilvusStore:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                if "state 'released'" not in str(exc) or fn == self.client.load_collection:
-                    raise
-                # Seen once with Milvus Lite: a search while the app re-indexed after a restart found the collection
-                # released although it had been loaded. Load it again and retry once.
-                self.client.load_collection(self.collection)
+            with self._serial:
                 return fn(*args, **kwargs)
         except StoreError:
             raise
@@ -263,7 +263,7 @@ class MilvusStore:
         out: list[dict[str, Any]] = []
         while page := self._call("read", it.next):
             out += page
-        it.close()
+        self._call("read", it.close)
         return out
 
     def count(self) -> int:
@@ -296,6 +296,12 @@ class MilvusStore:
 
 _LITE_LOCK = threading.Lock()
 _LITE_OPEN: dict[str, int] = {}  # Lite file -> stores of this process that have it open
+_LITE_CALLS: dict[str, threading.RLock] = {}  # Lite file -> the lock its calls take (see MilvusStore.__init__)
+
+
+def _lite_calls(uri: str) -> threading.RLock:
+    with _LITE_LOCK:
+        return _LITE_CALLS.setdefault(_lite_key(uri), threading.RLock())
 
 
 def _lite_key(uri: str) -> str:

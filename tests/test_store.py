@@ -114,3 +114,62 @@ def test_close_releases_a_lite_file_when_its_last_store_closes(tmp_path) -> None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0 and "('m', 4)" in out.stdout, out.stderr[-500:]
+
+
+
+def test_threads_first_touching_a_lite_file_left_by_a_killed_process_all_get_answers(tmp_path) -> None:
+    """Milvus Lite 3.2.2 builds a collection's state twice when two threads touch it first at once and keeps one copy;
+    a load done on the other was lost, load_collection waited for ever, and the app's restart after a crash hung."""
+    import shutil
+
+    killed = tmp_path / "killed.db"
+    code = f"""
+import os, signal, numpy as np
+from rag.store import MilvusStore
+from rag.types import Chunk
+s = MilvusStore({str(killed)!r}, "c")
+s.ensure("m", 8)
+v = np.random.default_rng(3).normal(size=(2000, 8)).astype(np.float32)
+v /= np.linalg.norm(v, axis=1, keepdims=True)
+for i in range(0, 2000, 8):  # the app's batches of 8, flushed now and then; the last ones only in the WAL
+    s.insert([Chunk(f"id{{j}}", "t", "s.md", "") for j in range(i, i + 8)], v[i : i + 8])
+    if i % 64 == 0:
+        s.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # it got as far as its own kill
+    query = unit(2000, 8, 3)[1999]  # stored by the last batch
+    for round in range(5):  # each round recovers the same killed file afresh
+        uri = str(tmp_path / f"round{round}.db")
+        shutil.copytree(killed, uri)
+        found = first_touches(MilvusStore(uri, "c"), query)
+        assert sorted(map(str, found)) == ["('m', 8)"] * 3 + ["id1999"], f"{found} after 30 s"
+
+
+def first_touches(first: MilvusStore, query: np.ndarray) -> list:
+    """A search (which loads the collection first, as the pipeline does) and three first calls of other requests
+    (describe, through views: one client, each view its own load state), all at the same moment."""
+    import threading
+
+    views = [first.with_collection("c") for _ in range(3)]
+    start, found = threading.Barrier(1 + len(views)), []
+
+    def search() -> None:
+        start.wait()
+        found.append(first.exists() and first.search(query, 1)[0][0].id)
+
+    def describe(view: MilvusStore) -> None:
+        start.wait()
+        found.append(view.recorded())
+
+    threads = [threading.Thread(target=search, daemon=True)]
+    threads += [threading.Thread(target=describe, args=(v,), daemon=True) for v in views]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    if len(found) == len(threads):
+        first.close()
+    return found
