@@ -62,8 +62,8 @@ def wait_until_indexed(url: str, auth: tuple[str, str] | None = None, seconds: f
 
 
 def stop(proc: subprocess.Popen) -> int | None:
-    """SIGTERM, as ``docker stop`` sends it; SIGKILL after 15 s (its stacks to its log first). Returns the exit
-    code."""
+    """SIGTERM, as ``docker stop`` sends it; after 15 s its thread stacks are printed and it gets SIGKILL. Returns
+    the exit code."""
     proc.terminate()
     try:
         return proc.wait(15)
