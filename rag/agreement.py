@@ -27,7 +27,7 @@ from rag.settings import ROOT
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 QUESTIONS = ROOT / "config" / "eval" / "milvus_faq.csv"
-CORPUS = ROOT / "tests" / "fixtures" / "milvus_faq"
+CORPUS = ROOT / "corpus" / "milvus_faq"
 
 
 def smollm2(folder: Path) -> Path:

@@ -1,35 +1,61 @@
 """The default corpus the app indexes on first start: a local folder (``RAG_DOCS``), or the tutorial's Milvus FAQ.
 
-The FAQ comes from the milvus-docs v2.4.6-preview release zip, as in the tutorial (``en/faq/*.md``), and is
-downloaded once into the data folder. Offline, the error says how to point the app at local files instead.
+The FAQ comes from the milvus-docs v2.4.6-preview release zip, as in the tutorial (``en/faq/*.md``), downloaded once
+into the data folder. When it cannot be downloaded (no internet), the same four pages shipped in the repository
+(``corpus/milvus_faq``) are used instead, and ``DefaultCorpus.origin`` says which copy it was.
 
-Leaves out: indexing (``rag.pipeline``).
+Leaves out: indexing (``rag.pipeline``) and the library's bookkeeping (``rag.library``).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from rag.documents import extract_zip
 from rag.errors import EmptyCorpusError, brief
-from rag.settings import Settings
+from rag.settings import ROOT, Settings
 
 FAQ_ZIP_URL = "https://github.com/milvus-io/milvus-docs/releases/download/v2.4.6-preview/milvus_docs_2.4.x_en.zip"
+SHIPPED_FAQ = ROOT / "corpus" / "milvus_faq"  # the same four pages, in the repository (see NOTICE)
+log = logging.getLogger(__name__)
 
 
-def default_corpus(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Paths to index when the collection is empty: ``RAG_DOCS``, else the Milvus FAQ (downloaded if needed)."""
+@dataclass(frozen=True)
+class DefaultCorpus:
+    """What first start and rebuild index: ``paths``, named relative to ``root`` (so both copies of the FAQ give
+    the same document names, ``milvus_faq/…``), and ``origin``, one line saying where they came from."""
+
+    paths: tuple[str, ...]
+    root: str
+    origin: str
+
+
+def default_corpus(settings: Settings, timeout: float = 30.0) -> DefaultCorpus:
+    """``RAG_DOCS``, else the Milvus FAQ: downloaded once, or the shipped copy when the download fails."""
     if settings.docs:
-        if not Path(settings.docs).exists():
+        docs = Path(settings.docs)
+        if not docs.exists():
             raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of documents.")
-        return [settings.docs]
+        return DefaultCorpus((str(docs),), str(docs.parent), f"RAG_DOCS ({docs})")
     target = Path(settings.data_dir) / "milvus_faq"
-    if not any(target.glob("*.md")):
+    if any(target.glob("*.md")):
+        return DefaultCorpus(_pages(target), str(target.parent), f"the Milvus FAQ downloaded earlier ({target})")
+    try:
         download_faq(target, timeout)
-    return [str(target)]
+    except EmptyCorpusError as exc:
+        log.warning("%s Using the copy shipped in the repository, %s.", exc, SHIPPED_FAQ)
+        return DefaultCorpus(_pages(SHIPPED_FAQ), str(SHIPPED_FAQ.parent),
+                             "the Milvus FAQ shipped in the repository (the release zip could not be downloaded)")
+    return DefaultCorpus(_pages(target), str(target.parent), f"the Milvus FAQ release zip ({FAQ_ZIP_URL})")
+
+
+def _pages(folder: Path) -> tuple[str, ...]:
+    return tuple(str(p) for p in sorted(folder.glob("*.md")))
 
 
 def download_faq(target: Path, timeout: float = 30.0) -> None:
@@ -40,14 +66,11 @@ def download_faq(target: Path, timeout: float = 30.0) -> None:
             with urllib.request.urlopen(FAQ_ZIP_URL, timeout=timeout) as response, open(archive, "wb") as out:
                 shutil.copyfileobj(response, out)
         except OSError as exc:
-            raise EmptyCorpusError(
-                f"Could not download the default corpus, the Milvus FAQ ({brief(exc)}). Set RAG_DOCS to a folder of "
-                "documents, or upload documents in the Documents tab."
-            ) from exc
+            raise EmptyCorpusError(f"Could not download the default corpus, the Milvus FAQ ({brief(exc)}).") from exc
         files, _ = extract_zip(archive, Path(tmp) / "x", max_bytes=10_000_000)
         faq = [f for f in files if f.parent.name == "faq" and f.suffix == ".md"]
         if not faq:
-            raise EmptyCorpusError("The downloaded docs zip has no en/faq pages; set RAG_DOCS to a local folder.")
+            raise EmptyCorpusError("The downloaded docs zip has no en/faq pages.")
         target.mkdir(parents=True, exist_ok=True)
         for f in faq:
             shutil.copy(f, target / f.name)

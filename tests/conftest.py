@@ -24,7 +24,7 @@ from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 
 pytest_plugins = ["ci_skips"]  # in CI a skip is a failure: a green CI means every test ran
 
-FAQ = ROOT / "tests" / "fixtures" / "milvus_faq"  # the tutorial's four FAQ pages, shipped (Apache-2.0, see NOTICE)
+FAQ = ROOT / "corpus" / "milvus_faq"  # the tutorial's four FAQ pages, shipped (Apache-2.0, see NOTICE)
 
 
 def faq_texts() -> list[str]:

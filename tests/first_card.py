@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=Path, default=Path(tempfile.gettempdir()) / "rag-qwen3-0.6b-shapes")
     args = parser.parse_args(argv)
     env = dict(s.split("=", 1) for s in args.settings)
-    faq = HERE / "fixtures" / "milvus_faq"
+    faq = HERE.parent / "corpus" / "milvus_faq"
     if not (args.models / "reranker" / "config.json").exists():
         from rag.bench import build_models
 
