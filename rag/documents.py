@@ -5,7 +5,11 @@ sections are dropped, front matter and HTML comments are removed, headings insid
 and a section longer than the token cap is cut into overlapping windows that each repeat the heading. A window
 starts and ends at a paragraph, line or sentence break where one lies within its budget (else between words),
 never inside a Markdown link or inline code, and a table or code block that fits in a window is not cut.
-Chunk ids are a hash of the chunk text, so ingesting the same files again adds nothing.
+Chunk ids are a hash of the document's name and the chunk text, so ingesting the same files again adds nothing,
+and two documents that share a passage each keep their own copy of it.
+
+A document is one file (all its pages or slides) or one URL, named by ``document_name``: a URL as it is, a file by
+its path as found, or relative to a root folder (the app names uploads relative to its uploads folder).
 
 ``.md``, ``.markdown`` and ``.txt`` are read as they are; PDF, Word, PowerPoint, Excel, CSV, HTML and EPUB are
 converted to Markdown first (``rag.convert``), then chunked the same way.
@@ -21,7 +25,7 @@ import glob
 import hashlib
 import re
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from rag import convert, web
@@ -45,8 +49,21 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
 
-def chunk_id(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+def chunk_id(text: str, document: str = "") -> str:
+    key = f"{document}\x00{text}" if document else text
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def document_name(origin: str, roots: Sequence[str | Path] = ()) -> str:
+    """The name a file or URL is stored under: a URL as it is; a file as its path relative to the deepest of
+    ``roots`` it lies under (with ``/`` between folders), else as the path it was found by."""
+    if web.is_url(origin) or not roots:
+        return origin
+    path = Path(origin).resolve()
+    for root in sorted((Path(r).resolve() for r in roots), key=lambda r: -len(r.parts)):
+        if path.is_relative_to(root) and path != root:
+            return path.relative_to(root).as_posix()
+    return origin
 
 
 def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[SkippedFile]]:
@@ -249,14 +266,18 @@ def _best(strength: list[int], lo: int, hi: int, latest: bool) -> int:
     return max(order, key=lambda i: strength[i])
 
 
-def chunk_document(doc: Document, max_tokens: int, overlap: int, spans: Spans = word_spans) -> list[Chunk]:
-    """Cut one document into chunks of at most about ``max_tokens`` tokens.
+def chunk_document(
+    doc: Document, max_tokens: int, overlap: int, spans: Spans = word_spans, name: str = ""
+) -> list[Chunk]:
+    """Cut one document into chunks of at most about ``max_tokens`` tokens. With ``name`` (``document_name``) the
+    chunks belong to that document, and their sources start with it instead of the file's path.
 
     Example:
         >>> [c.heading for c in chunk_document(Document("a.md", "# A\\n\\n# B\\ntext"), 100, 10)]
         ['B']
     """
     markdown = not doc.source.lower().endswith(".txt")
+    source = name + doc.source[len(doc.origin):] if name and doc.source.startswith(doc.origin) else doc.source
     chunks: list[Chunk] = []
     for heading, body in sections(doc.text, markdown):
         if not body:
@@ -265,7 +286,7 @@ def chunk_document(doc: Document, max_tokens: int, overlap: int, spans: Spans = 
         budget = max(max_tokens - len(spans(head)), overlap + 1)
         for piece in _windows(body, budget, overlap, spans):
             text = head + piece
-            chunks.append(Chunk(chunk_id(text), text, doc.source, heading))
+            chunks.append(Chunk(chunk_id(text, name), text, source, heading, name))
     return chunks
 
 

@@ -31,6 +31,10 @@ class EmptyCorpusError(RAGError):
     """There is nothing to ingest, or nothing to search."""
 
 
+class UnknownDocumentError(RAGError):
+    """A document named by the user (to search in, or to remove) is not in the collection."""
+
+
 class EmptyQuestionError(RAGError):
     """The question is empty or only whitespace."""
 

@@ -20,14 +20,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.documents import SUFFIXES, chunk_document, load_documents, word_spans
+from rag.documents import SUFFIXES, chunk_document, document_name, find_files, load_documents, word_spans
 from rag.embedding import Embedder, Progress
-from rag.errors import EmptyCorpusError, EmptyQuestionError
+from rag.errors import EmptyCorpusError, EmptyQuestionError, UnknownDocumentError
 from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
-from rag.store import MilvusStore
-from rag.types import Chunk, Hit, IngestReport, Retrieval, Timings
+from rag.store import MAX_NAME, MilvusStore
+from rag.types import Chunk, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
 
 FIRST_STAGES = ("dense", "bm25", "hybrid")
 
@@ -103,31 +103,71 @@ class Pipeline:
     def model_id(self) -> str:
         return model_id(self.settings.embedding_model)
 
-    def ingest(self, paths: Iterable[str | Path], progress: Progress | None = None, batch: int = 64) -> IngestReport:
-        """Load, chunk, embed and store the files under ``paths``; chunks already stored are skipped."""
+    def ingest(
+        self, paths: Iterable[str | Path], progress: Progress | None = None, batch: int = 64,
+        roots: Sequence[str | Path] = (), added_by: str = "", sync: bool = False,
+    ) -> IngestReport:
+        """Load, chunk, embed and store the files under ``paths``, each a document named by ``document_name``
+        (relative to the deepest of ``roots`` it lies under). A document whose name is already stored is replaced:
+        its new chunks are stored first, then its old ones removed, so a crash leaves the old version or both, and
+        the next ingest of it finishes the job. Chunks already stored are not embedded again. With ``sync``, the
+        stored documents under a folder of ``paths`` whose files are gone from it are removed."""
         start = time.perf_counter()
         cfg = self.settings
+        paths = [str(p) for p in paths]
         docs, skipped_files = load_documents(paths, int(cfg.max_file_mb * 1e6), cfg.convert_timeout_s,
                                              cfg.convert_memory_mb, cfg.fetch_timeout_s, cfg.allow_private_urls)
-        if not docs:
+        named = []
+        for d in docs:
+            name = document_name(d.origin, roots)
+            if len(name) > MAX_NAME:
+                skipped_files.append(SkippedFile(d.origin, f"its name is longer than {MAX_NAME} characters"))
+            else:
+                named.append((d, name))
+        if not named:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
             raise EmptyCorpusError(f"No usable document found ({reasons or 'nothing given'}). The formats read: "
                                    f"{', '.join(SUFFIXES)}.")
         embedder = self.embedder
         cap = min(self.settings.chunk_tokens, max(embedder.max_tokens - 8, 16))
         overlap = min(self.settings.chunk_overlap, cap // 4)
-        produced = [c for d in docs for c in chunk_document(d, cap, overlap, embedder.token_spans)]
-        chunks = {c.id: c for c in produced}  # the same text twice is stored once
-        added = self.index(list(chunks.values()), progress, batch)
+        produced = [c for d, name in named for c in chunk_document(d, cap, overlap, embedder.token_spans, name)]
+        chunks = {c.id: c for c in produced}  # the same text twice in one document is stored once
+        wanted: dict[str, set[str]] = {}  # document -> the ids of its chunks now
+        for c in chunks.values():
+            wanted.setdefault(c.document, set()).add(c.id)
+        self.store.ensure(self.model_id, embedder.dimension)
+        before = self.store.document_ids(list(wanted))
+        added = self.index(list(chunks.values()), progress, batch, added_by)
+        stale = [i for name, ids in before.items() for i in ids - wanted[name]]
+        if stale:  # only now: the new version is stored
+            self.store.delete_ids(stale)
+            self.store.flush()
+        changes = tuple(
+            DocumentChange(name, "added" if name not in before else "unchanged" if before[name] == ids else "replaced",
+                           len(ids))
+            for name, ids in wanted.items()
+        )
+        removed: tuple[str, ...] = ()
+        if sync:
+            present = {document_name(str(p), roots) for p in find_files(paths)[0]} | set(wanted)
+            folders = [document_name(p, roots).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
+            gone = [d.source for d in self.store.documents()
+                    if any(d.source.startswith(f) for f in folders) and d.source not in present]
+            removed = tuple(self.store.delete_documents(gone))
         return IngestReport(
-            files=len({d.origin for d in docs}),
+            files=len({d.origin for d, _ in named}),
             chunks_added=added,
             chunks_skipped=len(produced) - added,
             seconds=time.perf_counter() - start,
             skipped_files=tuple(skipped_files),
+            documents=changes,
+            removed=removed,
         )
 
-    def index(self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64) -> int:
+    def index(
+        self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64, added_by: str = ""
+    ) -> int:
         """Embed and store the chunks that are not stored yet (by id); returns how many were added."""
         embedder = self.embedder
         self.store.ensure(self.model_id, embedder.dimension)
@@ -140,7 +180,7 @@ class Pipeline:
             part = new[i : i + batch]
             with self._lock:
                 vectors = embedder.embed_documents([c.text for c in part], step=batch)
-            self.store.insert(part, vectors)  # stored batch by batch: a crash loses at most one batch
+            self.store.insert(part, vectors, added_by)  # stored batch by batch: a crash loses at most one batch
             if progress:
                 progress(i + len(part), len(new))
         if new:
@@ -149,18 +189,19 @@ class Pipeline:
 
     def dense(
         self, question: str, candidates: int | None = None, instruction: str | None = None, top_k: int | None = None,
-        hybrid: bool | None = None,
+        hybrid: bool | None = None, sources: Sequence[str] = (),
     ) -> Retrieval:
         """Stage 1: the N candidates (the reranked side is left empty), dense, or hybrid when ``hybrid`` (default:
         RAG_HYBRID) is true."""
         hybrid = self.settings.hybrid if hybrid is None else hybrid
-        return self.first_stage(question, "hybrid" if hybrid else "dense", candidates, instruction, top_k)
+        return self.first_stage(question, "hybrid" if hybrid else "dense", candidates, instruction, top_k, sources)
 
     def first_stage(
         self, question: str, mode: str = "dense", candidates: int | None = None, instruction: str | None = None,
-        top_k: int | None = None,
+        top_k: int | None = None, sources: Sequence[str] = (),
     ) -> Retrieval:
-        """Stage 1 by ``mode``: "dense", "bm25" or "hybrid". Each hit's ``dense_score`` is that ranking's score."""
+        """Stage 1 by ``mode``: "dense", "bm25" or "hybrid". Each hit's ``dense_score`` is that ranking's score.
+        With ``sources`` (document names), every candidate comes from those documents."""
         if mode not in FIRST_STAGES:
             raise ValueError(f"mode {mode!r} is not one of {FIRST_STAGES}")
         question = question.strip()
@@ -180,23 +221,30 @@ class Pipeline:
             with self._lock:
                 vector = embedder.embed_query(question, instruction or self.settings.query_instruction)
         t1 = time.perf_counter()
+        sources = tuple(dict.fromkeys(sources))
         if mode == "dense":
-            found = self.store.search(vector, n)
+            found = self.store.search(vector, n, sources)
         elif mode == "bm25":
-            found = self.store.search_bm25(question, n)
+            found = self.store.search_bm25(question, n, sources)
         else:
-            found = self.store.search_hybrid(vector, question, n)
+            found = self.store.search_hybrid(vector, question, n, sources)
         t2 = time.perf_counter()
+        if not found and sources and self.store.count(sources) == 0:
+            raise UnknownDocumentError(
+                f"None of the documents chosen ({', '.join(map(repr, sources[:3]))}{' …' if len(sources) > 3 else ''})"
+                f" is in collection {self.settings.collection!r}. Choose others (python -m rag documents lists them),"
+                " or search all documents."
+            )
         if not found and (mode == "dense" or self.store.count() == 0):  # BM25 finds nothing when no word matches
             raise EmptyCorpusError(
                 f"Collection {self.settings.collection!r} is empty. Add documents first: python -m rag ingest PATH"
             )
         hits = tuple(
-            Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score)
+            Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score, document=c.doc)
             for i, (c, score) in enumerate(found)
         )
         return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1),
-                         first_stage=mode, notice=notice)
+                         first_stage=mode, notice=notice, sources=sources)
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
@@ -233,7 +281,7 @@ class Pipeline:
         timings = Timings(dense.timings.embed_s, dense.timings.search_s, seconds)
         return Retrieval(
             dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage,
-            dense.notice,
+            dense.notice, dense.sources,
         )
 
     def _cap(self, question: str, embedder: Embedder | None) -> tuple[str, str]:
@@ -256,9 +304,12 @@ class Pipeline:
         query_instruction: str | None = None,
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
+        sources: Sequence[str] = (),
     ) -> Retrieval:
-        """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown."""
-        *_, last = self.retrieve_steps(question, candidates, top_k, query_instruction, rerank_instruction, hybrid)
+        """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown.
+        ``sources``: the names of the documents to search (all when empty)."""
+        *_, last = self.retrieve_steps(question, candidates, top_k, query_instruction, rerank_instruction, hybrid,
+                                       sources)
         return last
 
     def retrieve_steps(
@@ -269,12 +320,13 @@ class Pipeline:
         query_instruction: str | None = None,
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
+        sources: Sequence[str] = (),
     ) -> Iterator[Retrieval]:
         """``retrieve`` as it goes: the first stage (its reranked side empty), then the reranking as it fills in
         (``rerank_steps``); the last one yielded is ``retrieve``'s result. If the reranked side of the last one is
         empty, the candidates could not be reranked and its ``notice`` says why (the answer then uses the dense
         top-k)."""
-        first = self.dense(question, candidates, query_instruction, top_k, hybrid)
+        first = self.dense(question, candidates, query_instruction, top_k, hybrid, sources)
         yield first
         yield from self.rerank_steps(first, top_k, rerank_instruction)
 

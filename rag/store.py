@@ -1,9 +1,17 @@
 """The vector store: one Milvus collection through ``pymilvus.MilvusClient``.
 
 The same code serves a Milvus Lite file (the default), a Milvus server or cluster, and Zilliz Cloud; only the URI
-and token change. Fields: id, vector (inner product), text, source, heading, and a BM25 sparse vector that Milvus
-computes from the text, so full-text and hybrid search need no re-index. The embedding model and dimension are
-recorded in the collection's properties, and mixing in another model or dimension is refused.
+and token change. Fields: id, vector (inner product), text, source, heading, a BM25 sparse vector that Milvus
+computes from the text (so full-text and hybrid search need no re-index), and the document each chunk belongs to:
+``doc`` (its name, with an inverted index), ``added``, ``added_by`` and ``chars``. The embedding model and
+dimension are recorded in the collection's properties, and mixing in another model or dimension is refused.
+
+Documents are units: ``documents()`` lists them, ``document_ids`` and ``delete_documents`` find and remove their
+chunks, and every search takes ``sources``, a list of document names that its candidates must come from. The one
+filter expression on document names is built here (``_doc_filter``), with the names passed as template parameters,
+never written into the expression, so a name is data whatever it holds. A collection made before the ``doc``
+field existed is upgraded in place the first time it is opened (``upgrade``): the fields are added and each chunk
+is rewritten with its document's name, vectors unchanged.
 
 Three searches: ``search`` (dense, inner product), ``search_bm25`` (Milvus full-text search over ``text``) and
 ``search_hybrid`` (both, fused by reciprocal rank in Milvus). Hybrid uses RRF, not a weighted sum: Milvus Lite
@@ -17,19 +25,25 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag.errors import IncompatibleCollectionError, StoreError, brief
-from rag.types import Chunk
+from rag.types import Chunk, DocumentInfo, origin_of
 
 MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
-_FIELDS = ["id", "text", "source", "heading"]
+_FIELDS = ["id", "text", "source", "heading", "doc"]
+_DOC_FIELDS = ["doc", "source", "chars", "added", "added_by"]  # what documents() reads: no text, no vectors
 _MAX_TEXT = 65535
+MAX_NAME = 8192  # the longest document name the ``doc`` field holds
+UPGRADE_SUFFIX = "__rag_upgrade"  # the copy an upgrade builds, beside the collection
+UPGRADED_KEY = "rag.upgrade_complete"
+_PAGE = 1000  # rows per query or delete request
 RRF_K = 60  # the usual RRF constant: score = sum over rankings of 1 / (RRF_K + rank)
 FUSION_DEPTH = 100  # each ranking fused in a hybrid search is at least this deep, whatever the final limit
 
@@ -114,12 +128,59 @@ class MilvusStore:
     def exists(self) -> bool:
         """True when the collection exists; it is then loaded for search (a reopened one starts released)."""
         found = bool(self._call("look up", self.client.has_collection, self.collection))
+        if not found and not self._loaded:
+            found = self._finish_upgrade()
         if found and not self._loaded:
-            with self._load_lock:  # one thread loads; the others wait for it
+            with self._load_lock:  # one thread loads (and upgrades); the others wait for it
                 if not self._loaded:
                     self._call("load", self.client.load_collection, self.collection)
+                    self.upgrade()
                     self._loaded = True
         return found
+
+    def upgrade(self) -> int:
+        """Rebuild a collection made before documents were units with the ``doc``, ``added``, ``added_by`` and
+        ``chars`` fields, each chunk named after its document (its source without ``#page=N``). Vectors are copied,
+        so nothing is embedded again. Milvus Lite cannot add a field to a collection, so the rows go into a new
+        collection, which then takes the old one's name; a crash at any point leaves the old collection whole, or
+        the finished copy that the next open puts in its place. Returns how many chunks were copied (0 for a
+        current collection)."""
+        desc = self._call("describe", self.client.describe_collection, self.collection)
+        if any(f["name"] == "doc" for f in desc["fields"]):
+            return 0
+        model, dim = self.recorded()
+        dim = dim or next(f["params"]["dim"] for f in desc["fields"] if f["name"] == "vector")
+        copy = self.with_collection(self.collection + UPGRADE_SUFFIX)
+        copy.drop()  # a copy a crash left half done
+        copy._create_with_fallback(dim)
+        copy._record(model or "", dim, {UPGRADED_KEY: "0"})
+        fields = ["id", "vector", "text", "source", "heading"]
+        it = self._call("read", self.client.query_iterator, self.collection, batch_size=_PAGE, filter="",
+                        output_fields=fields)
+        copied, stamp = 0, int(time.time())
+        while page := self._call("read", it.next):
+            copy._upsert([{**{k: r[k] for k in fields}, "doc": origin_of(r["source"])[:MAX_NAME], "added": stamp,
+                           "added_by": "", "chars": len(r["text"])} for r in page])
+            copied += len(page)
+        self._call("read", it.close)
+        copy.flush()
+        copy._record(model or "", dim, {UPGRADED_KEY: "1"})  # complete: from here on the copy is the collection
+        self._call("drop", self.client.drop_collection, self.collection)
+        self._finish_upgrade()
+        return copied
+
+    def _finish_upgrade(self) -> bool:
+        """Give a complete upgraded copy the collection's name (after a crash between the drop and the rename,
+        too); True when it did."""
+        name = self.collection + UPGRADE_SUFFIX
+        if not self._call("look up", self.client.has_collection, name):
+            return False
+        props = self._call("describe", self.client.describe_collection, name).get("properties") or {}
+        if props.get(UPGRADED_KEY) != "1" or self._call("look up", self.client.has_collection, self.collection):
+            return False
+        self._call("rename", self.client.rename_collection, name, self.collection)
+        self._call("load", self.client.load_collection, self.collection)
+        return True
 
     def recorded(self) -> tuple[str | None, int | None]:
         """The embedding model and dimension the collection was built with (None when unknown)."""
@@ -145,22 +206,25 @@ class MilvusStore:
             if self.check(model, dim) is None:  # a process killed between creating and recording: record it now
                 self._record(model, dim)
             return
+        self._create_with_fallback(dim)
+        self._record(model, dim)
+
+    def _create_with_fallback(self, dim: int) -> None:
         analyzers = ["standard"] if is_lite_uri(self.uri) else ["english", "standard"]  # Lite has no "english"
         for i, analyzer in enumerate(analyzers):
             try:
                 self._create(dim, analyzer)
-                break
+                return
             except StoreError:
                 if i == len(analyzers) - 1:
                     raise
-        self._record(model, dim)
 
-    def _record(self, model: str, dim: int) -> None:
+    def _record(self, model: str, dim: int, extra: dict[str, str] | None = None) -> None:
         self._call(
             "record the model",
             self.client.alter_collection_properties,
             self.collection,
-            properties={MODEL_KEY: model, DIM_KEY: str(dim)},
+            properties={MODEL_KEY: model, DIM_KEY: str(dim), **(extra or {})},
         )
 
     def _create(self, dim: int, analyzer: str) -> None:
@@ -174,6 +238,10 @@ class MilvusStore:
         )
         schema.add_field("source", DataType.VARCHAR, max_length=1024)
         schema.add_field("heading", DataType.VARCHAR, max_length=1024)
+        schema.add_field("doc", DataType.VARCHAR, max_length=MAX_NAME, nullable=True)
+        schema.add_field("added", DataType.INT64, nullable=True)
+        schema.add_field("added_by", DataType.VARCHAR, max_length=256, nullable=True)
+        schema.add_field("chars", DataType.INT64, nullable=True)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
             Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
@@ -182,6 +250,7 @@ class MilvusStore:
         index = self.client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        index.add_index("doc", index_type="INVERTED")  # a scope filters by document without a scan
         self._call("create the collection", self.client.create_collection, self.collection, schema=schema,
                    index_params=index)
 
@@ -193,13 +262,19 @@ class MilvusStore:
             found.update(r["id"] for r in rows)
         return found
 
-    def insert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Add chunks (upsert by id, so a repeat after a crash leaves no duplicate) and flush them."""
+    def insert(self, chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str = "") -> None:
+        """Add chunks (upsert by id, so a repeat after a crash leaves no duplicate), stamped with the time and
+        ``added_by``; ``flush`` seals them."""
+        stamp = int(time.time())
         rows = [
             {"id": c.id, "vector": v.tolist(), "text": c.text[:_MAX_TEXT], "source": c.source[-1024:],
-             "heading": c.heading[:1024]}
+             "heading": c.heading[:1024], "doc": c.doc, "added": stamp, "added_by": added_by[:256],
+             "chars": len(c.text)}
             for c, v in zip(chunks, vectors, strict=True)
         ]
+        self._upsert(rows)
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
         for start in range(0, len(rows), 256):
             self._call("insert", self.client.upsert, self.collection, rows[start : start + 256])
 
@@ -207,32 +282,40 @@ class MilvusStore:
         """Seal fresh rows so they are searched through the index, not by brute force."""
         self._call("flush", self.client.flush, self.collection)
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[Chunk, float]]:
-        """The ``limit`` nearest chunks by inner product, best first."""
+    def search(self, vector: np.ndarray, limit: int, sources: Sequence[str] = ()) -> list[tuple[Chunk, float]]:
+        """The ``limit`` nearest chunks by inner product, best first; only from the documents ``sources`` (all when
+        empty)."""
         result = self._call(
             "search", self.client.search, self.collection, data=[vector.tolist()], limit=limit,
             anns_field="vector", output_fields=_FIELDS[1:], search_params={"metric_type": "IP"},
+            **_doc_filter(sources),
         )
         return [(_chunk(r), float(r["distance"])) for r in result[0]]
 
-    def search_bm25(self, text: str, limit: int) -> list[tuple[Chunk, float]]:
-        """The ``limit`` best chunks by BM25 over their text (Milvus full-text search), best first."""
+    def search_bm25(self, text: str, limit: int, sources: Sequence[str] = ()) -> list[tuple[Chunk, float]]:
+        """The ``limit`` best chunks by BM25 over their text (Milvus full-text search), best first; only from the
+        documents ``sources`` (all when empty)."""
         self._require_sparse()
         result = self._call(
             "search by BM25", self.client.search, self.collection, data=[text], limit=limit, anns_field="sparse",
-            output_fields=_FIELDS[1:], search_params={"metric_type": "BM25"},
+            output_fields=_FIELDS[1:], search_params={"metric_type": "BM25"}, **_doc_filter(sources),
         )
         return [(_chunk(r), abs(float(r["distance"]))) for r in result[0]]  # Lite reports -score; BM25 is >= 0
 
-    def search_hybrid(self, vector: np.ndarray, text: str, limit: int) -> list[tuple[Chunk, float]]:
-        """The ``limit`` best chunks by the RRF fusion of the dense and the BM25 ranking, best first."""
+    def search_hybrid(
+        self, vector: np.ndarray, text: str, limit: int, sources: Sequence[str] = ()
+    ) -> list[tuple[Chunk, float]]:
+        """The ``limit`` best chunks by the RRF fusion of the dense and the BM25 ranking, best first; both rankings
+        only from the documents ``sources`` (all when empty)."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
         self._require_sparse()
         depth = max(limit, FUSION_DEPTH)
+        scope = _doc_filter(sources)
+        expr = {"expr": scope["filter"]} if scope else {}
         requests = [
-            AnnSearchRequest([vector.tolist()], "vector", {"metric_type": "IP"}, depth),
-            AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, depth),
+            AnnSearchRequest([vector.tolist()], "vector", {"metric_type": "IP"}, depth, **expr),
+            AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, depth, **expr),
         ]
         result = self._call(
             "search (hybrid)", self.client.hybrid_search, self.collection, requests, RRFRanker(RRF_K), limit=limit,
@@ -256,21 +339,66 @@ class MilvusStore:
 
     def rows(self, fields: Sequence[str] = ("id",)) -> list[dict[str, Any]]:
         """Every stored row's ``fields``, in pages (no vector search; for checks and benchmarks)."""
-        if not self.exists():
-            return []
-        it = self._call("read", self.client.query_iterator, self.collection, batch_size=1000, filter="",
-                        output_fields=list(fields))
-        out: list[dict[str, Any]] = []
-        while page := self._call("read", it.next):
-            out += page
-        self._call("read", it.close)
-        return out
+        return list(self._scan(fields))
 
-    def count(self) -> int:
+    def count(self, sources: Sequence[str] = ()) -> int:
+        """How many chunks the collection holds (only those of the documents ``sources``, when given)."""
         if not self.exists():
             return 0
-        rows = self._call("count", self.client.query, self.collection, filter="", output_fields=["count(*)"])
+        scope = _doc_filter(sources) or {"filter": ""}
+        rows = self._call("count", self.client.query, self.collection, output_fields=["count(*)"], **scope)
         return int(rows[0]["count(*)"])
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every document in the collection, by name, with its chunk count, pages, characters and when (and by
+        whom) it was last added. One pass over the scalar fields, no text or vectors."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self._scan(_DOC_FIELDS):
+            name = row.get("doc") or origin_of(row["source"])
+            d = found.setdefault(name, {"chunks": 0, "pages": 1, "chars": 0, "added": 0, "added_by": ""})
+            d["chunks"] += 1
+            d["chars"] += int(row.get("chars") or 0)
+            page = _page(row["source"])
+            d["pages"] = max(d["pages"], page)
+            if int(row.get("added") or 0) >= d["added"]:
+                d["added"], d["added_by"] = int(row.get("added") or 0), row.get("added_by") or ""
+        return [DocumentInfo(name, **d) for name, d in sorted(found.items())]
+
+    def document_ids(self, names: Sequence[str]) -> dict[str, set[str]]:
+        """The ids of the chunks each of the documents ``names`` has (a name not in the collection is absent)."""
+        out: dict[str, set[str]] = {}
+        names = list(dict.fromkeys(names))
+        for start in range(0, len(names), _PAGE):
+            for row in self._scan(["id", "doc"], names[start : start + _PAGE]):
+                out.setdefault(row["doc"], set()).add(row["id"])
+        return out
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), _PAGE):
+            self._call("delete", self.client.delete, self.collection, ids=ids[start : start + _PAGE])
+
+    def delete_documents(self, names: Sequence[str]) -> dict[str, int]:
+        """Remove every chunk of the documents ``names`` (dense and BM25 alike: they are one row); returns the
+        chunks removed per document found (an unknown name is absent)."""
+        found = self.document_ids(names)
+        self.delete_ids([i for ids in found.values() for i in ids])
+        if found:
+            self.flush()
+        return {name: len(ids) for name, ids in found.items()}
+
+    def _scan(self, fields: Sequence[str], sources: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+        """Every row's ``fields`` (of the documents ``sources`` only, when given), in pages."""
+        if not self.exists():
+            return
+        scope = _doc_filter(sources) or {"filter": ""}
+        it = self._call("read", self.client.query_iterator, self.collection, batch_size=_PAGE,
+                        output_fields=list(fields), **scope)
+        try:
+            while page := self._call("read", it.next):
+                yield from page
+        finally:
+            self._call("read", it.close)
 
     def drop(self) -> None:
         if self.exists():
@@ -310,8 +438,31 @@ def _lite_key(uri: str) -> str:
 
 def _chunk(row: dict[str, Any]) -> Chunk:
     entity = row.get("entity", row)
-    return Chunk(str(row["id"]), entity["text"], entity["source"], entity["heading"])
+    return Chunk(str(row["id"]), entity["text"], entity["source"], entity["heading"], entity.get("doc") or "")
 
+
+def _doc_filter(sources: Sequence[str]) -> dict[str, Any]:
+    """The filter keeping the chunks of the documents ``sources``, as keyword arguments of a query or search (none
+    for all documents). Each name is a quoted string literal (``quote``), so it stays data whatever it holds.
+    (Milvus Lite 3.2.2 has no filter templates, ``filter_params``: its parser refuses ``{names}``.)"""
+    if not sources:
+        return {}
+    return {"filter": f"doc in [{', '.join(quote(str(s)) for s in sources)}]"}
+
+
+def quote(value: str) -> str:
+    """``value`` as a Milvus expression string literal: in double quotes, with backslash, quote, newline, tab and
+    carriage return escaped (``tests/test_store.py`` round-trips hostile names through it)."""
+    for raw, escaped in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r")):
+        value = value.replace(raw, escaped)
+    return f'"{value}"'
+
+
+def _page(source: str) -> int:
+    """N of a source's ``#page=N`` / ``#slide=N``; 1 without one."""
+    tail = source.rsplit("#", 1)[-1] if "#" in source else ""
+    key, _, number = tail.partition("=")
+    return int(number) if key in ("page", "slide") and number.isdigit() else 1
 
 
 

@@ -1,10 +1,19 @@
-"""Typed records passed between modules: Document, Chunk, Hit, Timings, Retrieval, IngestReport."""
+"""Typed records passed between modules: Document, Chunk, Hit, Timings, Retrieval, IngestReport, DocumentInfo."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+_FRAGMENT = re.compile(r"#(?:page|slide)=(\d+)$")
+
+
+def origin_of(source: str) -> str:
+    """The file or URL a chunk's ``source`` belongs to: the source without its ``#page=N`` / ``#slide=N``."""
+    return _FRAGMENT.sub("", source)
 
 
 @dataclass(frozen=True)
@@ -23,12 +32,20 @@ class Document:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a document as stored and given to the models. ``id`` is derived from ``text``."""
+    """A piece of a document as stored and given to the models. ``id`` is derived from the document and ``text``.
+
+    ``document`` is the name of the document it belongs to (a file path, relative to where it was added from, or a
+    URL); empty means ``origin_of(source)``."""
 
     id: str
     text: str
     source: str
     heading: str
+    document: str = ""
+
+    @property
+    def doc(self) -> str:
+        return self.document or origin_of(self.source)
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,7 @@ class Hit:
     dense_score: float
     rerank_rank: int | None = None
     rerank_score: float | None = None
+    document: str = ""  # the name of the document it is from (``rag documents`` lists them)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,6 +91,7 @@ class Retrieval:
     timings: Timings = field(default_factory=Timings)
     first_stage: str = "dense"  # how the candidates were found: "dense", "bm25" or "hybrid" (not in to_dict)
     notice: str = ""  # e.g. that the question was cut to the token limit (not in to_dict: the JSON form is fixed)
+    sources: tuple[str, ...] = ()  # the documents searched (their names); empty: all of them
 
     @property
     def dense(self) -> tuple[Hit, ...]:
@@ -97,6 +116,7 @@ class Retrieval:
             "reranked": [h.to_dict() for h in self.reranked],
             "candidates": [h.to_dict() for h in self.candidates],
             "timings": self.timings.to_dict(),
+            "sources": list(self.sources),
         }
 
 
@@ -107,12 +127,24 @@ class SkippedFile:
 
 
 @dataclass(frozen=True)
+class DocumentChange:
+    """What an ingest did to one document: "added" (new name), "replaced" (its old chunks removed once the new ones
+    were stored) or "unchanged" (the same chunks were already stored; nothing embedded)."""
+
+    source: str
+    status: str
+    chunks: int
+
+
+@dataclass(frozen=True)
 class IngestReport:
     files: int
     chunks_added: int
     chunks_skipped: int
     seconds: float
     skipped_files: tuple[SkippedFile, ...] = ()
+    documents: tuple[DocumentChange, ...] = ()
+    removed: tuple[str, ...] = ()  # documents removed by ``--sync`` (gone from their folder)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,4 +153,30 @@ class IngestReport:
             "chunks_skipped": self.chunks_skipped,
             "seconds": round(self.seconds, 3),
             "skipped_files": [dataclasses.asdict(s) for s in self.skipped_files],
+            "documents": [dataclasses.asdict(d) for d in self.documents],
+            "removed": list(self.removed),
         }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document of a collection as ``rag documents`` and the Documents tab list it."""
+
+    source: str  # its name: a file path (relative to where it was added from) or a URL
+    chunks: int
+    pages: int  # the highest #page=N / #slide=N of its chunks; 1 for a file that is not paged
+    chars: int  # characters of text over its chunks (an overlap between windows counts twice)
+    added: float  # when it was last added or replaced (Unix time)
+    added_by: str = ""  # who uploaded it, when someone was signed in
+
+    @property
+    def format(self) -> str:
+        if self.source.startswith(("http://", "https://")):
+            return "url"
+        name = self.source.rsplit("/", 1)[-1]
+        return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "format": self.format, "pages": self.pages, "chunks": self.chunks,
+                "chars": self.chars, "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.added)),
+                "added_by": self.added_by}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import SettingsError, StoreError
+from rag.errors import SettingsError
 from rag.pipeline import Pipeline
 from rag.settings import load_settings
 from rag.store import RRF_K, MilvusStore
@@ -57,7 +57,7 @@ def test_hybrid_search_fuses_both_rankings_by_rrf(store: MilvusStore) -> None:
     assert found[0][0].id == "id1"  # first by BM25 and found by both
 
 
-def test_an_old_collection_without_the_bm25_field_gets_a_clear_message(tmp_path: Path, make_settings) -> None:
+def test_an_old_collection_without_the_bm25_and_document_fields_is_upgraded_in_place(tmp_path: Path) -> None:
     from pymilvus import DataType, MilvusClient
 
     uri = str(tmp_path / "old.db")
@@ -70,16 +70,20 @@ def test_an_old_collection_without_the_bm25_field_gets_a_clear_message(tmp_path:
     index = client.prepare_index_params()
     index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
     client.create_collection("old", schema=schema, index_params=index)
-    client.insert("old", [{"id": "a", "vector": [1, 0, 0, 0], "text": "t", "source": "s", "heading": "h"}])
+    client.alter_collection_properties("old", properties={"rag.embedding_model": "m", "rag.embedding_dim": "4"})
+    client.insert("old", [{"id": "a", "vector": [1, 0, 0, 0], "text": "alpha text", "source": "x.pdf#page=2",
+                           "heading": "h"},
+                          {"id": "b", "vector": [0, 1, 0, 0], "text": "beta text", "source": "y.md", "heading": ""}])
     client.close()
     store = MilvusStore(uri, "old")
-    assert store.exists() and store.search(np.array([1, 0, 0, 0], np.float32), 1)[0][0].id == "a"  # dense still works
-    for call in (lambda: store.search_bm25("t", 3), lambda: store.search_hybrid(np.ones(4, np.float32), "t", 3)):
-        with pytest.raises(StoreError, match="Re-ingest .* new collection .*RAG_COLLECTION"):
-            call()
-    pipeline = Pipeline(make_settings(milvus_uri=uri, collection="old"), store=store)
-    with pytest.raises(StoreError, match="RAG_HYBRID=false"):
-        pipeline.dense("anything", hybrid=True)
+    assert store.exists()  # the first open upgrades it
+    assert store.recorded() == ("m", 4)
+    hit, score = store.search(np.array([1, 0, 0, 0], np.float32), 1)[0]
+    assert (hit.id, hit.document, score) == ("a", "x.pdf", pytest.approx(1.0))  # the vector copied, not re-made
+    assert [c.id for c, _ in store.search_bm25("beta", 3)] == ["b"]  # BM25 now works on it too
+    assert [(d.source, d.chunks, d.pages) for d in store.documents()] == [("x.pdf", 1, 2), ("y.md", 1, 1)]
+    assert [c.id for c, _ in store.search(np.array([1, 0, 0, 0], np.float32), 3, ["y.md"])] == ["b"]
+    assert sorted(store.client.list_collections()) == ["old"]  # the copy took the old one's name
     store.close()
 
 
@@ -108,7 +112,7 @@ def test_pipeline_modes_cli_and_app_toggle(make_settings, faq_dir: Path, tmp_pat
     on = Pipeline(settings.replace(hybrid=True), store=pipeline.store)
     ranked = on.retrieve(question, 10, 3)
     assert ranked.first_stage == "hybrid" and [h.id for h in ranked.candidates] == [h.id for h in hybrid.candidates]
-    assert ranked.to_dict().keys() == {"question", "dense", "reranked", "candidates", "timings"}
+    assert ranked.to_dict().keys() == {"question", "dense", "reranked", "candidates", "timings", "sources"}
 
     steps = list(chat_turn(pipeline, question, [], 10, 3, "", "", "", True))
     html = [s[1] for s in steps if isinstance(s[1], str)][-1]

@@ -42,9 +42,9 @@ def test_retrieve_returns_both_rankings(pipeline: Pipeline, faq_dir: Path) -> No
     assert [h.rerank_score for h in r.candidates] == pytest.approx(direct, abs=1e-6)
     assert r.timings.embed_s > 0 and r.timings.search_s > 0 and r.timings.rerank_s > 0
     d = r.to_dict()
-    assert set(d) == {"question", "dense", "reranked", "candidates", "timings"}
+    assert set(d) == {"question", "dense", "reranked", "candidates", "timings", "sources"}
     assert set(d["dense"][0]) == {"id", "text", "source", "heading", "dense_rank", "dense_score", "rerank_rank",
-                                  "rerank_score"}
+                                  "rerank_score", "document"}
 
 
 def test_empty_question_and_empty_corpus(pipeline: Pipeline, tmp_path: Path) -> None:

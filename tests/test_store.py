@@ -37,7 +37,7 @@ def test_create_insert_search_by_inner_product(store: MilvusStore) -> None:
     assert not store.exists() and store.count() == 0
     store.ensure("model-a", 8)
     assert store.recorded() == ("model-a", 8)
-    chunks = [Chunk(f"id{i}", f"text {i}", f"doc{i}.md", f"H{i}") for i in range(5)]
+    chunks = [Chunk(f"id{i}", f"text {i}", f"doc{i}.md", f"H{i}", f"doc{i}.md") for i in range(5)]
     vectors = unit(5, 8, 0)
     store.insert(chunks, vectors)
     store.flush()
