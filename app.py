@@ -2,9 +2,11 @@
 
 ``build_app(pipeline, library)`` returns the Gradio Blocks and serves nothing; ``python app.py`` launches it (on
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers are thin: they call the pipeline and
-the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings) and ``/ask`` (an
-answer with its sources); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
-docstrings. The Evaluate tab scores a labelled set through the same pipeline (``rag.evaluation``).
+the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings), ``/ask`` (an
+answer with its sources), both with an optional ``sources`` (document names) to search in, and ``/documents``
+(the list of documents); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
+docstrings. The Documents tab is ``rag.ui_documents``. The Evaluate tab scores a labelled set through the same
+pipeline (``rag.evaluation``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
 from rag import render  # noqa: E402
-from rag.documents import SUFFIXES  # noqa: E402
+from rag.access import access_note, current_user, may_change_index  # noqa: E402, F401 (the app's access rules)
 from rag.errors import RAGError  # noqa: E402
 from rag.evalsets import load_set  # noqa: E402
 from rag.evaluation import evaluate  # noqa: E402
@@ -36,8 +38,8 @@ from rag.library import Library  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
 
-PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
 EVAL_SET = ROOT / "config" / "eval" / "milvus_faq.csv"  # paraphrased questions about the default corpus
 EVAL_MODES = ("dense", "hybrid", "rerank")
@@ -67,12 +69,14 @@ def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
 def chat_turn(
     pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
     query_instruction: str, rerank_instruction: str, llm_model: str, hybrid: bool | None = None,
+    sources: Sequence[str] = (), documents: int | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
     The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
     (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
-    this question only.
+    this question only; ``sources`` are the documents it searches (all when empty), of ``documents`` in the index
+    (the panel then says "3 of 41 documents").
     """
     message = (message or "").strip()
     if not message:
@@ -96,18 +100,19 @@ def chat_turn(
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
         steps = pipeline.retrieve_steps(question, int(candidates), int(top_k), query_instruction or None,
-                                        rerank_instruction or None, hybrid)
+                                        rerank_instruction or None, hybrid, sources)
+        scope = render.scope_text(sources, documents) if documents is not None else ""
         ranked = next(steps)  # the first stage; then the reranked column fills in, best so far first
         if ranked.notice:
             gr.Warning(ranked.notice)
         parts["embed"], parts["search"] = ranked.timings.embed_s, ranked.timings.search_s
-        yield show(render.comparison(ranked, reranking=True), render.chart(ranked))
+        yield show(render.comparison(ranked, reranking=True, scope=scope), render.chart(ranked))
         dense_shown = time.perf_counter()
         for ranked in steps:
             if ranked.reranked and parts["first card"] is None:
                 parts["first card"] = time.perf_counter() - dense_shown
             parts["rerank"] = ranked.timings.rerank_s if ranked.reranked else None
-            yield show(render.comparison(ranked), render.chart(ranked))
+            yield show(render.comparison(ranked, scope=scope), render.chart(ranked))
         if not ranked.reranked and ranked.notice:
             gr.Warning(ranked.notice)
         answer = pipeline.generator.stream(message, ranked.passages, history, llm_model or None)
@@ -157,37 +162,17 @@ def _inside(path: Path, root: Path) -> bool:
     return path.expanduser().resolve().is_relative_to(root)
 
 
-def current_user(request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str | None:
-    """Who is signed in: the RAG_AUTH login, else the Hugging Face account; None when nobody is."""
-    if request is not None and getattr(request, "username", None):
-        return str(request.username)
-    return profile.username if profile is not None else None
-
-
-def may_change_index(settings: Settings, user: str | None) -> bool:
-    """Uploading, clearing and rebuilding: open to everyone without RAG_ADMINS, else to those users only."""
-    admins = settings.admin_names()
-    return not admins or user in admins
-
-
-def access_note(settings: Settings, user: str | None) -> str:
-    if may_change_index(settings, user):
-        return f"Signed in as **{render.md_escape(user)}**." if user else ""
-    who = f"You are signed in as **{render.md_escape(user)}**, who" if user else "Nobody is signed in, and a visitor"
-    return (f"Read-only: {who} may search and ask, but only an admin (RAG_ADMINS) may upload, clear or rebuild "
-            "the index.")
-
-
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
+    documents_tab = DocumentsTab(settings, library)
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
-        rerank_instruction: str, llm_model: str, hybrid: bool,
+        rerank_instruction: str, llm_model: str, hybrid: bool, sources: list[str] | None,
     ) -> Iterator[tuple[Any, ...]]:
         yield from chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
-                             llm_model, hybrid)
+                             llm_model, hybrid, sources or (), len(documents_tab.names()))
 
     def run_evaluation(
         path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
@@ -195,23 +180,26 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         allowed = None if upload else eval_roots(settings)
         return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
 
-    def search(question: str, candidates: int = 10, top_k: int = 3) -> dict[str, Any]:
-        """Search the documents indexed in this app (by default the Milvus FAQ; see the app's Documents tab) for
+    def search(question: str, candidates: int = 10, top_k: int = 3, sources: list[str] | None = None) -> dict[str, Any]:
+        """Search the documents indexed in this app (by default the Milvus FAQ; the documents tool lists them) for
         the passages that answer a question. Returns the passages found by embedding similarity ("dense") and the
         same passages reordered by a reranker ("reranked", best first, with rerank_score = the probability that the
-        passage answers), each with its text, source file or URL (with #page=N for a PDF page) and heading.
+        passage answers), each with its text, source file or URL (with #page=N for a PDF page), heading and
+        document name.
 
         Args:
             question: the question or search phrase, in natural language.
             candidates: how many passages the first stage finds and the reranker scores (3 to 50).
             top_k: how many of the best passages to return from each ranking (1 to 10).
+            sources: search only these documents, by name exactly as the documents tool (the /documents
+                endpoint) lists them in "source"; empty or left out: every document.
         """
         try:
-            return pipeline.retrieve(question, int(candidates), int(top_k)).to_dict()
+            return pipeline.retrieve(question, int(candidates), int(top_k), sources=sources or ()).to_dict()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
-    def ask(question: str) -> dict[str, Any]:
+    def ask(question: str, sources: list[str] | None = None) -> dict[str, Any]:
         """Answer a question from the documents indexed in this app (by default the Milvus FAQ): the best
         passages are found and reranked, and an LLM answers from them only, citing them as [1], [2], ... Returns
         the answer, the passages it cites as "sources" (text, source file or URL, heading, scores), and whether an
@@ -219,9 +207,11 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
 
         Args:
             question: the question, in natural language; ask one self-contained question per call.
+            sources: answer only from these documents, by name exactly as the documents tool (the /documents
+                endpoint) lists them in "source"; empty or left out: every document.
         """
         try:
-            retrieval, answer = pipeline.ask(question)
+            retrieval, answer = pipeline.ask(question, sources=sources or ())
             answer.consume()
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
@@ -230,68 +220,15 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 "timings": {**retrieval.timings.to_dict(), "first_token_s": answer.first_token_s,
                             "generate_s": answer.generate_s}}
 
-    def stats_markdown() -> str:
+    def documents() -> dict[str, Any]:
+        """List the documents indexed in this app: each one's name ("source": a file path or a URL, the name that
+        search and ask take in their sources argument), format, pages, chunks, characters, when it was added
+        (UTC) and who added it.
+        """
         try:
-            s = library.stats()
-        except RAGError as exc:
-            return f"⚠ {render.md_escape(str(exc))}"
-        return (f"**{s['chunks']}** chunks in collection `{s['collection']}` · embedding model "
-                f"`{s['embedding_model']}` (dimension {s['dimension'] or '–'}) · reranker `{s['reranker_model']}` · "
-                f"Milvus `{s['uri']}` · device `{s['device']}` · {s['uploads']} uploaded files kept")
-
-    def report_markdown(report: Any) -> str:
-        lines = [f"Added **{report.chunks_added}** chunks from {report.files} files "
-                 f"({report.chunks_skipped} already indexed) in {report.seconds:.1f} s."]
-        lines += [f"- skipped `{render.md_escape(s.path)}`: {render.md_escape(s.reason)}" for s in report.skipped_files]
-        return "\n".join(lines)
-
-    def require_admin(request: gr.Request | None, profile: gr.OAuthProfile | None) -> None:
-        """The server-side check (the disabled buttons are only a hint)."""
-        if not may_change_index(settings, current_user(request, profile)):
-            raise gr.Error("Only an admin (RAG_ADMINS) may change the index. Sign in as one.")
-
-    def access_view(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
-        user = current_user(request, profile)
-        allowed = may_change_index(settings, user)
-        return access_note(settings, user), *(gr.update(interactive=allowed) for _ in range(6))
-
-    def upload(
-        files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
-    ) -> tuple[str, str]:
-        require_admin(request, profile)
-        if not files:
-            raise gr.Error("Choose files (or a .zip of them) first.")
-        try:
-            report = library.add(files, progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
+            return {"documents": [d.to_dict() for d in library.documents()]}
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
-        return report_markdown(report), stats_markdown()
-
-    def fetch_pages(
-        text: str, request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
-    ) -> tuple[str, str]:
-        require_admin(request, profile)
-        try:
-            report = library.add_urls((text or "").splitlines(),
-                                      progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
-        except RAGError as exc:
-            raise gr.Error(str(exc)) from None
-        return report_markdown(report), stats_markdown()
-
-    def clear(request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[str, str]:
-        require_admin(request, profile)
-        library.clear()
-        return "The index is empty. Upload files, or rebuild it from the default documents.", stats_markdown()
-
-    def rebuild(
-        request: gr.Request, profile: gr.OAuthProfile | None, progress: gr.Progress = PROGRESS
-    ) -> tuple[str, str]:
-        require_admin(request, profile)
-        try:
-            report = library.rebuild(progress=lambda d, t: progress((d, t), desc="Embedding", unit="chunks"))
-        except RAGError as exc:
-            raise gr.Error(str(exc)) from None
-        return report_markdown(report), stats_markdown()
 
     with gr.Blocks(title="Ask your documents") as demo:
         gr.Markdown("## Ask your documents, and see why\nQwen3 embedding finds candidates in Milvus, Qwen3 reranking "
@@ -306,6 +243,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                         question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
                                               elem_id="question", max_length=20000, autofocus=True)
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask", min_width=80)
+                    scope = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, elem_id="scope-choice",
+                                        label="Search in (empty: all documents; this browser tab, next question on)")
                     gr.Examples(EXAMPLES, inputs=question, label=None)
                     timings = gr.HTML(render.timings([]), elem_id="timings")
                 with gr.Column(scale=6, min_width=420):
@@ -321,26 +260,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
         with gr.Tab("Documents"):
-            if settings.hf_oauth:
-                gr.LoginButton()
-            access = gr.Markdown(elem_id="access")
-            stats = gr.Markdown(elem_id="stats")
-            files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"],
-                            label=f"Upload Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML or EPUB files, or "
-                                  f"a .zip of them (up to {settings.max_upload_files} files, "
-                                  f"{settings.max_file_mb:g} MB each; one file or zip at most "
-                                  f"{settings.max_upload_mb:g} MB)")
-            with gr.Row():
-                urls = gr.Textbox(label="…or web pages: one http(s) URL per line (public addresses only"
-                                        f"{', private ones allowed' if settings.allow_private_urls else ''}; "
-                                        f"{settings.max_file_mb:g} MB and {settings.fetch_timeout_s:g} s each)",
-                                  lines=2, max_lines=8, scale=4, elem_id="urls")
-                fetch_btn = gr.Button("Fetch and add", scale=1, elem_id="fetch")
-            with gr.Row():
-                add = gr.Button("Add to the index", variant="primary", elem_id="add")
-                clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
-                rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
-            report = gr.Markdown(elem_id="report")
+            documents_tab.build()
         with gr.Tab("Evaluate"):
             gr.Markdown("Score retrieval on a labelled set, through the same pipeline as the chat: a BEIR folder "
                         "(corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; its corpus is indexed into a collection of "
@@ -358,33 +278,26 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             eval_metrics = gr.HTML(render.eval_metrics(None), elem_id="eval-metrics")
             eval_changes = gr.HTML("", elem_id="eval-changes")
 
-        inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid]
+        inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid, scope]
         outputs = [chatbot, comparison, chart, timings, question]
         for event in (question.submit, send.click):
             event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
                   concurrency_id="chat")
-        add.click(upload, files, [report, stats], api_visibility="private", concurrency_id="library",
-                  concurrency_limit=1)
-        fetch_btn.click(fetch_pages, urls, [report, stats], api_visibility="private", concurrency_id="library",
-                        concurrency_limit=1)
-        clear_btn.click(clear, None, [report, stats], api_visibility="private", concurrency_id="library")
-        rebuild_btn.click(rebuild, None, [report, stats], api_visibility="private", concurrency_id="library")
+        documents_tab.wire(demo, scope)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
                        concurrency_limit=1)
         timer = gr.Timer(1.0)
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
-        demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
-        demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
-                  api_visibility="private", queue=False)
-        # With RAG_MCP these two are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
+        # With RAG_MCP these are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
         # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
         # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's
         # lock still runs one model call at a time).
         queued = not settings.mcp
         gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(documents, api_name="documents", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 

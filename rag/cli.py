@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag ingest|search|ask|eval|info|bench|load|random-models``.
+"""The command line: ``python -m rag ingest|search|ask|documents|remove|eval|info|bench|load|random-models``.
 
 Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
 one line on stderr and exit code 2, never a traceback.
@@ -78,19 +78,54 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     # The command line is run by the machine's owner: a URL on loopback or the local network is theirs to fetch.
     pipeline = _pipeline(args, allow_private_urls=True)
     bars = _Bars({"embedding": "chunk"}, when_piped=True)
-    report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total))
+    report = pipeline.ingest(args.paths, progress=lambda done, total: bars.update("embedding", done, total),
+                             sync=args.sync)
     bars.close()
     for s in report.skipped_files:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
+        for d in report.documents:
+            print(f"{d.status:<9} {d.source} ({d.chunks} chunks)")
+        for name in report.removed:
+            print(f"{'removed':<9} {name} (gone from its folder)")
         print(
             f"{report.files} files: {report.chunks_added} chunks added, {report.chunks_skipped} already stored "
             f"({report.seconds:.1f} s). Collection {pipeline.settings.collection!r} now holds "
             f"{pipeline.store.count()} chunks."
         )
     return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    from rag.pipeline import Pipeline
+
+    docs = Pipeline(_settings(args)).store.documents()  # loads no model
+    if args.json:
+        print(json.dumps({"documents": [d.to_dict() for d in docs]}, ensure_ascii=False))
+        return 0
+    for d in docs:
+        row = d.to_dict()
+        print(f"{row['added']}  {d.chunks:>6} chunks {d.pages:>5} pages {d.chars:>9} chars  {row['format']:<5} "
+              f"{d.source}" + (f"  (by {d.added_by})" if d.added_by else ""))
+    print(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks.")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from rag.library import Library
+    from rag.pipeline import Pipeline
+
+    done = Library(Pipeline(_settings(args))).remove(args.names)  # loads no model
+    if args.json:
+        print(json.dumps(done.to_dict(), ensure_ascii=False))
+    else:
+        for name, chunks in done.removed.items():
+            print(f"removed {name} ({chunks} chunks)")
+    for name in done.unknown:
+        print(f"error: no document named {name!r}; python -m rag documents lists them", file=sys.stderr)
+    return 2 if done.unknown else 0
 
 
 def _cell(hit: Hit | None, score: str, width: int) -> list[str]:
@@ -131,7 +166,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     live = not args.json and sys.stderr.isatty()  # a person at a terminal: show the reranking as it goes
     for question in questions:
-        for result in pipeline.retrieve_steps(question, args.candidates, args.top_k):
+        for result in pipeline.retrieve_steps(question, args.candidates, args.top_k, sources=args.source or ()):
             if live and result.candidates:
                 print(f"\rReranking {len(result.reranked_all)} of {len(result.candidates)}…", end="", file=sys.stderr,
                       flush=True)
@@ -148,7 +183,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
-    retrieval, answer = pipeline.ask(" ".join(args.question), candidates=args.candidates, top_k=args.top_k)
+    retrieval, answer = pipeline.ask(" ".join(args.question), candidates=args.candidates, top_k=args.top_k,
+                                     sources=args.source or ())
     if retrieval.notice:
         print(f"note: {retrieval.notice}", file=sys.stderr)
     for delta in answer:
@@ -255,7 +291,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            "pip install -r requirements-dev.txt") from None
         print(json.dumps(found) if args.json else agreement.table(found))
         return 0
-    corpus = Path(args.corpus) if args.corpus else ROOT / "tests" / "fixtures" / "milvus_faq"
+    corpus = Path(args.corpus) if args.corpus else ROOT / "corpus" / "milvus_faq"
     if not any(corpus.glob("*.md")):
         raise RAGError(f"No .md files in {corpus}; pass --corpus FOLDER (the Milvus FAQ pages).")
     result = bench.run(corpus, int8=args.int8, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -281,6 +317,8 @@ def _retrieval_options(p: argparse.ArgumentParser, top_k_help: str) -> None:
     p.add_argument("--candidates", type=int, metavar="N", help="dense candidates to rerank (RAG_CANDIDATES)")
     p.add_argument("--top-k", type=int, metavar="K", help=top_k_help)
     p.add_argument("--hybrid", action=argparse.BooleanOptionalAction, help="dense + BM25 candidates (RAG_HYBRID)")
+    p.add_argument("--source", action="append", metavar="NAME",
+                   help="search only this document (repeatable; `python -m rag documents` lists the names)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,8 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="add files (Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML, EPUB), "
                                       "folders, globs or http(s) URLs of web pages")
     p.add_argument("paths", nargs="+", metavar="PATH_OR_URL")
+    p.add_argument("--sync", action="store_true",
+                   help="also remove the indexed documents under these folders whose files are gone from them")
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("documents", help="the documents in the collection: name, format, pages, chunks, added")
+    p.add_argument("--json", action="store_true", help='print {"documents": [{"source", "chunks", ...}]}')
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("remove", help="remove documents by name: their chunks, kept upload and URL")
+    p.add_argument("names", nargs="+", metavar="NAME", help="document names, as `python -m rag documents` lists them")
+    p.add_argument("--json", action="store_true", help='print {"removed": [{"source", "chunks"}], "unknown": [...]}')
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("search", help="dense top-k and reranked top-k, side by side")
     p.add_argument("question", nargs="*", metavar="QUESTION")
@@ -325,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the tutorial's code against the project's path, with the compute floor")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: tests/fixtures/milvus_faq)")
+    p.add_argument("--corpus", metavar="FOLDER", help="the Milvus FAQ pages (default: corpus/milvus_faq)")
     p.add_argument("--int8", action="store_true", help="also measure PyTorch's int8 reranker")
     p.add_argument("--agreement", action="store_true",
                    help="only int8 against float32 on real weights (SmolLM2-135M as a stand-in, FAQ questions)")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from rag.types import Hit, Retrieval
+from rag.types import DocumentInfo, Hit, Retrieval
 
 if TYPE_CHECKING:
     from rag.evaluation import Change, EvalReport
@@ -65,8 +65,9 @@ def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool, stage: str = "d
     )
 
 
-def comparison(r: Retrieval | None, reranking: bool = False) -> str:
-    """Dense top-k and reranked top-k side by side; the reranked side says so while it is still being computed."""
+def comparison(r: Retrieval | None, reranking: bool = False, scope: str = "") -> str:
+    """Dense top-k and reranked top-k side by side; the reranked side says so while it is still being computed.
+    ``scope`` says what was searched ("3 of 41 documents")."""
     if r is None:
         return '<div class="rag-empty">Ask a question to see the dense and reranked passages side by side.</div>'
     stage = r.first_stage if r.first_stage in STAGES else "dense"
@@ -81,13 +82,42 @@ def comparison(r: Retrieval | None, reranking: bool = False) -> str:
     elif not r.reranked:
         why = f": {escape(r.notice)}" if r.notice else ""
         right = f'<div class="rag-pending rag-unranked">Not reranked{why}</div>'
+    searched = f'<div class="rag-scope" id="scope">Searched {escape(scope)}</div>' if scope else ""
     return (
-        '<div class="rag-compare">'
+        f'{searched}<div class="rag-compare">'
         f'<div class="rag-col" id="dense-col"><h4>{title} <small>{what} · top {r.top_k} of '
         f'{len(r.candidates)}</small></h4>{dense}</div>'
         f'<div class="rag-col" id="rerank-col"><h4>Reranked <small>P(yes) · cited as [n]</small></h4>{right}</div>'
         "</div>"
     )
+
+
+def scope_text(sources: Sequence[str], total: int) -> str:
+    """What a question searched: "all 41 documents", or "3 of 41 documents: a.md, b.pdf, …"."""
+    if not sources:
+        return f"all {total} documents"
+    names = ", ".join(short_source(s) for s in sources[:3]) + (", …" if len(sources) > 3 else "")
+    return f"{len(sources)} of {total} documents: {names}"
+
+
+def documents_table(docs: Sequence[DocumentInfo], total: int, limit: int) -> str:
+    """The documents of the collection as a table (the first ``limit`` of ``docs``, which are those of ``total``
+    that match the filter). Names are escaped: a document's name is as untrusted as its text."""
+    if not total:
+        return '<div class="rag-empty">The index holds no documents. Upload files or fetch web pages below.</div>'
+    rows = "".join(
+        f'<tr><td class="rag-doc-name" title="{escape(d.source)}">{escape(d.source)}</td>'
+        f"<td>{escape(d.format)}</td><td>{d.pages}</td><td>{d.chunks}</td><td>{d.chars:,}</td>"
+        f'<td>{d.to_dict()["added"].replace("T", " ").rstrip("Z")}</td><td>{escape(d.added_by)}</td></tr>'
+        for d in docs[:limit]
+    )
+    shown = min(len(docs), limit)
+    note = (f"{total} documents" if len(docs) == total and shown == total
+            else f"{len(docs)} of {total} documents match" + (f"; the first {shown} are shown, type more of a name "
+                                                                "to narrow them" if shown < len(docs) else ""))
+    return (f'<div class="rag-docs"><div class="rag-docs-note">{note}</div><table class="rag-docs-table"><tr>'
+            "<th>Document</th><th>Format</th><th>Pages</th><th>Chunks</th><th>Characters</th><th>Added (UTC)</th>"
+            f"<th>Added by</th></tr>{rows}</table></div>")
 
 
 def chart(r: Retrieval | None) -> str:
@@ -239,5 +269,12 @@ CSS = """
 .rag-bar.mode-hybrid { background: #10b981; } .rag-bar.mode-rerank { background: #6366f1; }
 .rag-eval-note { font-size: 0.8rem; opacity: 0.7; }
 .rag-changes { font-size: 0.85rem; padding-left: 1.1em; }
+.rag-scope { font-size: 0.82rem; opacity: 0.75; margin-bottom: 6px; }
+.rag-docs { max-height: 420px; overflow: auto; }
+.rag-docs-note { font-size: 0.82rem; opacity: 0.75; margin-bottom: 4px; }
+.rag-docs-table { border-collapse: collapse; font-size: 0.85rem; font-variant-numeric: tabular-nums; width: 100%; }
+.rag-docs-table th, .rag-docs-table td { padding: 3px 8px; text-align: left;
+  border-bottom: 1px solid var(--border-color-primary); }
+.rag-doc-name { word-break: break-all; }
 @media (max-width: 900px) { .rag-compare { grid-template-columns: 1fr; } }
 """

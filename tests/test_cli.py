@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import cli_env
 
-HIT_KEYS = {"id", "text", "source", "heading", "dense_rank", "dense_score", "rerank_rank", "rerank_score"}
+HIT_KEYS = {"id", "text", "source", "heading", "dense_rank", "dense_score", "rerank_rank", "rerank_score",
+            "document"}
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -100,7 +101,7 @@ def test_same_commands_against_a_milvus_server(env, tmp_path: Path, faq_dir: Pat
 
 
 def assert_search_result(r: dict, candidates: int, top_k: int) -> None:
-    assert set(r) == {"question", "dense", "reranked", "candidates", "timings"}
+    assert set(r) == {"question", "dense", "reranked", "candidates", "timings", "sources"}
     assert set(r["timings"]) == {"embed_s", "search_s", "rerank_s"}
     assert len(r["dense"]) == top_k and len(r["reranked"]) == top_k and len(r["candidates"]) == candidates
     assert all(set(h) == HIT_KEYS for h in r["candidates"] + r["reranked"])

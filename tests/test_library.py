@@ -27,7 +27,7 @@ def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
 
 def test_first_start_indexes_the_default_corpus_with_status(library: Library) -> None:
     seen: list[str] = []
-    library._progress = lambda what: (lambda d, t: seen.append(f"{what}: {d}/{t}"))  # record the status updates
+    library._progress = lambda what, origin="": (lambda d, t: seen.append(f"{what}: {d}/{t}"))  # record the updates
     library.start().join(120)
     assert library.status == "" and not library.busy
     count = library.pipeline.store.count()
@@ -62,7 +62,7 @@ def test_upload_files_and_a_zip_then_clear_and_rebuild(library: Library, tmp_pat
     assert any("bin.md" in p and "NUL" in r for p, r in reasons.items())
     assert not (tmp_path / "escape.md").exists() and not list(tmp_path.parent.glob("escape.md"))
     stats = library.stats()
-    assert stats["chunks"] == 2 and stats["uploads"] == 3  # note, a.md, bin.md kept on disk
+    assert stats["chunks"] == 2 and stats["uploads"] == 2  # note.md and bundle/docs/a.md kept; bin.md was not indexed
     library.clear()
     assert library.pipeline.store.count() == 0
     rebuilt = library.rebuild()

@@ -1,0 +1,195 @@
+"""The Documents tab: the list of documents in the index, uploads, web pages, remove, clear and rebuild.
+
+``DocumentsTab(settings, library)``: ``build()`` lays the tab out (call it inside ``gr.Tab``), ``wire(demo, scope)``
+connects its events, where ``scope`` is the Ask tab's document selector, whose choices follow every change made
+here. Handlers are thin: they call ``rag.library`` and format with ``rag.render``. Changing the index (upload,
+fetch, remove, clear, rebuild) is checked on the server against RAG_ADMINS (``rag.access``); the disabled buttons
+are only a hint.
+
+Leaves out: the library's work itself (``rag.library``) and the other tabs (``app.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+from typing import Any
+
+import gradio as gr
+
+from rag import render
+from rag.access import access_note, current_user, may_change_index
+from rag.documents import SUFFIXES
+from rag.errors import RAGError
+from rag.library import Library
+from rag.settings import Settings
+from rag.types import IngestReport
+
+PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
+LIST_ROWS = 200  # rows of the document table shown at once; the filter narrows the rest
+STATUS_WORDS = {"added": "added", "replaced": "replaced", "unchanged": "unchanged (nothing embedded)"}
+
+
+def report_markdown(report: IngestReport) -> str:
+    """What an upload, fetch or rebuild did: totals, then each document (added, replaced or unchanged) and each
+    file skipped with its reason."""
+    lines = [f"Added **{report.chunks_added}** chunks from {report.files} files "
+             f"({report.chunks_skipped} already indexed) in {report.seconds:.1f} s."]
+    lines += [f"- {STATUS_WORDS.get(d.status, d.status)}: `{render.md_escape(d.source)}` ({d.chunks} chunks)"
+              for d in report.documents]
+    lines += [f"- skipped `{render.md_escape(s.path)}`: {render.md_escape(s.reason)}" for s in report.skipped_files]
+    return "\n".join(lines)
+
+
+class DocumentsTab:
+    def __init__(self, settings: Settings, library: Library) -> None:
+        self.settings = settings
+        self.library = library
+
+    # -- handlers ----------------------------------------------------------------------------------------------
+    def stats_markdown(self) -> str:
+        try:
+            s = self.library.stats()
+        except RAGError as exc:
+            return f"⚠ {render.md_escape(str(exc))}"
+        return (f"**{s['chunks']}** chunks in collection `{s['collection']}` · embedding model "
+                f"`{s['embedding_model']}` (dimension {s['dimension'] or '–'}) · reranker `{s['reranker_model']}` · "
+                f"Milvus `{s['uri']}` · device `{s['device']}` · {s['uploads']} uploaded files kept")
+
+    def listing(self, query: str = "") -> str:
+        """The table of documents whose name contains ``query`` (case-insensitive)."""
+        try:
+            docs = self.library.documents()
+        except RAGError as exc:
+            return f'<div class="rag-empty">⚠ {escape(str(exc))}</div>'
+        q = (query or "").strip().lower()
+        matching = [d for d in docs if q in d.source.lower()] if q else docs
+        return render.documents_table(matching, len(docs), LIST_ROWS)
+
+    def names(self) -> list[str]:
+        try:
+            return [d.source for d in self.library.documents()]
+        except RAGError:
+            return []
+
+    def refreshed(self, query: str = "") -> tuple[Any, ...]:
+        """(table, stats, remove choices, Ask-tab scope choices) after a change; selections that are gone drop."""
+        names = self.names()
+        return (self.listing(query), self.stats_markdown(), gr.update(choices=names, value=[]),
+                gr.update(choices=names))
+
+    def require_admin(self, request: gr.Request | None, profile: gr.OAuthProfile | None) -> str | None:
+        """The signed-in user, who must be allowed to change the index (else a ``gr.Error`` says who may)."""
+        user = current_user(request, profile)
+        if not may_change_index(self.settings, user):
+            raise gr.Error("Only an admin (RAG_ADMINS) may change the index. Sign in as one.")
+        return user
+
+    def access_view(self, request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+        user = current_user(request, profile)
+        allowed = may_change_index(self.settings, user)
+        return access_note(self.settings, user), *(gr.update(interactive=allowed) for _ in self.guarded)
+
+    def _changing(self, work: Callable[[str | None, Any], IngestReport]) -> Callable[..., tuple[Any, ...]]:
+        """A handler that checks the user, runs ``work(user, progress)`` and shows its report and the new list."""
+
+        def handler(query: str, *args: Any) -> tuple[Any, ...]:
+            *inputs, request, profile, progress = args
+            user = self.require_admin(request, profile)
+            bar = (lambda d, t: progress((d, t), desc="Embedding", unit="chunks")) if progress is not None else None
+            try:
+                report = work(user, bar, *inputs)
+            except RAGError as exc:
+                raise gr.Error(str(exc)) from None
+            return report_markdown(report), *self.refreshed(query)
+
+        return handler
+
+    def upload(self, query: str, files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None,
+               progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+        if not files:
+            raise gr.Error("Choose files (or a .zip of them) first.")
+        return self._changing(lambda user, bar, f: self.library.add(f, progress=bar, user=user or ""))(
+            query, files, request, profile, progress)
+
+    def fetch(self, query: str, text: str, request: gr.Request, profile: gr.OAuthProfile | None,
+              progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+        return self._changing(
+            lambda user, bar, t: self.library.add_urls((t or "").splitlines(), progress=bar, user=user or ""))(
+            query, text, request, profile, progress)
+
+    def rebuild(self, query: str, request: gr.Request, profile: gr.OAuthProfile | None,
+                progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
+        return self._changing(lambda user, bar: self.library.rebuild(progress=bar))(query, request, profile, progress)
+
+    def remove(self, query: str, names: list[str] | None, request: gr.Request,
+               profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+        self.require_admin(request, profile)
+        if not names:
+            raise gr.Error("Choose the documents to remove first.")
+        try:
+            done = self.library.remove(names)
+        except RAGError as exc:
+            raise gr.Error(str(exc)) from None
+        lines = [f"Removed `{render.md_escape(n)}` ({c} chunks)." for n, c in done.removed.items()]
+        lines += [f"Not in the index (already removed?): `{render.md_escape(n)}`" for n in done.unknown]
+        return "\n\n".join(lines), *self.refreshed(query)
+
+    def clear(self, query: str, request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
+        self.require_admin(request, profile)
+        self.library.clear()
+        return ("The index is empty. Upload files, or rebuild it from the default documents.",
+                *self.refreshed(query))
+
+    # -- layout and events ---------------------------------------------------------------------------------------
+    def build(self) -> None:
+        settings = self.settings
+        if settings.hf_oauth:
+            gr.LoginButton()
+        self.access = gr.Markdown(elem_id="access")
+        self.stats = gr.Markdown(elem_id="stats")
+        with gr.Row():
+            self.query = gr.Textbox(placeholder="Filter by name…", show_label=False, scale=4, elem_id="doc-filter",
+                                    max_length=2000)
+            self.refresh = gr.Button("Refresh", scale=1, elem_id="doc-refresh", min_width=80)
+        self.table = gr.HTML(render.documents_table([], 0, LIST_ROWS), elem_id="documents")
+        with gr.Row():
+            self.chosen = gr.Dropdown([], value=[], multiselect=True, scale=4, elem_id="remove-choice",
+                                      label="Documents to remove (type to find them)")
+            self.remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="remove", min_width=80)
+        self.files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"],
+                             label=f"Upload Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML or EPUB files, or "
+                                   f"a .zip of them (up to {settings.max_upload_files} files, "
+                                   f"{settings.max_file_mb:g} MB each; one file or zip at most "
+                                   f"{settings.max_upload_mb:g} MB). A file whose name is already in the index "
+                                   "replaces it.")
+        with gr.Row():
+            self.urls = gr.Textbox(label="…or web pages: one http(s) URL per line (public addresses only"
+                                         f"{', private ones allowed' if settings.allow_private_urls else ''}; "
+                                         f"{settings.max_file_mb:g} MB and {settings.fetch_timeout_s:g} s each)",
+                                   lines=2, max_lines=8, scale=4, elem_id="urls")
+            self.fetch_btn = gr.Button("Fetch and add", scale=1, elem_id="fetch")
+        with gr.Row():
+            self.add = gr.Button("Add to the index", variant="primary", elem_id="add")
+            self.clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
+            self.rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
+        self.report = gr.Markdown(elem_id="report")
+        # what only an admin may use (RAG_ADMINS); disabled for others on page load
+        self.guarded = [self.files, self.add, self.clear_btn, self.rebuild_btn, self.urls, self.fetch_btn,
+                        self.chosen, self.remove_btn]
+
+    def wire(self, demo: gr.Blocks, scope: gr.Dropdown) -> None:
+        after = [self.report, self.table, self.stats, self.chosen, scope]
+        private: dict[str, Any] = {"api_visibility": "private", "concurrency_id": "library"}
+        self.add.click(self.upload, [self.query, self.files], after, concurrency_limit=1, **private)
+        self.fetch_btn.click(self.fetch, [self.query, self.urls], after, concurrency_limit=1, **private)
+        self.remove_btn.click(self.remove, [self.query, self.chosen], after, **private)
+        self.clear_btn.click(self.clear, [self.query], after, **private)
+        self.rebuild_btn.click(self.rebuild, [self.query], after, **private)
+        listed = [self.table, self.stats, self.chosen, scope]
+        for event in (self.query.submit, self.refresh.click):
+            event(self.refreshed, [self.query], listed, api_visibility="private", queue=False)
+        self.query.change(self.listing, [self.query], self.table, api_visibility="private", queue=False,
+                          show_progress="hidden")
+        demo.load(self.refreshed, [self.query], listed, api_visibility="private", queue=False)
+        demo.load(self.access_view, None, [self.access, *self.guarded], api_visibility="private", queue=False)
