@@ -78,6 +78,11 @@ class DocumentsTab:
         return (self.listing(query), self.stats_markdown(), gr.update(choices=names, value=[]),
                 gr.update(choices=names))
 
+    def prune(self, chosen: list[str] | None) -> Any:
+        """The Ask tab's selection less the documents that are no longer in the index."""
+        names = set(self.names())
+        return gr.update(value=[n for n in chosen or [] if n in names])
+
     def require_admin(self, request: gr.Request | None, profile: gr.OAuthProfile | None) -> str | None:
         """The signed-in user, who must be allowed to change the index (else a ``gr.Error`` says who may)."""
         user = current_user(request, profile)
@@ -181,11 +186,15 @@ class DocumentsTab:
     def wire(self, demo: gr.Blocks, scope: gr.Dropdown) -> None:
         after = [self.report, self.table, self.stats, self.chosen, scope]
         private: dict[str, Any] = {"api_visibility": "private", "concurrency_id": "library"}
-        self.add.click(self.upload, [self.query, self.files], after, concurrency_limit=1, **private)
-        self.fetch_btn.click(self.fetch, [self.query, self.urls], after, concurrency_limit=1, **private)
-        self.remove_btn.click(self.remove, [self.query, self.chosen], after, **private)
-        self.clear_btn.click(self.clear, [self.query], after, **private)
-        self.rebuild_btn.click(self.rebuild, [self.query], after, **private)
+        changes = [
+            self.add.click(self.upload, [self.query, self.files], after, concurrency_limit=1, **private),
+            self.fetch_btn.click(self.fetch, [self.query, self.urls], after, concurrency_limit=1, **private),
+            self.remove_btn.click(self.remove, [self.query, self.chosen], after, **private),
+            self.clear_btn.click(self.clear, [self.query], after, **private),
+            self.rebuild_btn.click(self.rebuild, [self.query], after, **private),
+        ]
+        for change in changes:
+            change.success(self.prune, [scope], [scope], api_visibility="private", queue=False)
         listed = [self.table, self.stats, self.chosen, scope]
         for event in (self.query.submit, self.refresh.click):
             event(self.refreshed, [self.query], listed, api_visibility="private", queue=False)

@@ -97,7 +97,7 @@ def test_question_shows_both_rankings_and_a_streamed_answer(browser, llm, tiny_m
         page.locator("input[type=file]").set_input_files([str(note), str(deck), str(tmp_path / "bundle.zip")])
         page.wait_for_timeout(1000)
         page.locator("#add").click()
-        page.locator("#report").get_by_text("Added").wait_for(timeout=60000)
+        page.locator("#report").get_by_text("Added").first.wait_for(timeout=60000)
         report = page.locator("#report").inner_text()
         # note, setup, notes.docx: 1 chunk each; the deck's 2 slides and the PDF's 2 pages: 1 chunk each
         assert "Added 7 chunks from 5 files" in report, report
