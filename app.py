@@ -36,6 +36,7 @@ from rag.library import Library  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+from rag.ui_chats import build_chat_history  # noqa: E402
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -308,6 +309,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask", min_width=80)
                     gr.Examples(EXAMPLES, inputs=question, label=None)
                     timings = gr.HTML(render.timings([]), elem_id="timings")
+                    chats = build_chat_history(settings, chatbot, current_user)  # kept chats: rag.ui_chats
                 with gr.Column(scale=6, min_width=420):
                     comparison = gr.HTML(render.comparison(None), elem_id="comparison")
                     chart = gr.HTML("", elem_id="chart")
@@ -361,8 +363,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid]
         outputs = [chatbot, comparison, chart, timings, question]
         for event in (question.submit, send.click):
-            event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
-                  concurrency_id="chat")
+            chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
+                             concurrency_id="chat"))
         add.click(upload, files, [report, stats], api_visibility="private", concurrency_id="library",
                   concurrency_limit=1)
         fetch_btn.click(fetch_pages, urls, [report, stats], api_visibility="private", concurrency_id="library",
@@ -378,6 +380,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
         demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
                   api_visibility="private", queue=False)
+        chats.wire(demo)
         # With RAG_MCP these two are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
         # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
         # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's
