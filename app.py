@@ -380,7 +380,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         demo.load(stats_markdown, None, stats, api_visibility="private", queue=False)
         demo.load(access_view, None, [access, files, add, clear_btn, rebuild_btn, urls, fetch_btn],
                   api_visibility="private", queue=False)
-        chats.wire(demo)
+        chats.wire(demo, reset={comparison: render.comparison(None), chart: "", timings: render.timings([])})
         # With RAG_MCP these two are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
         # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
         # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's

@@ -40,6 +40,7 @@ class ChatHistory:
     delete: gr.Button
     export: gr.DownloadButton
     note: gr.Markdown
+    empty: tuple[Any, ...] = ()  # the empty values of the panels that wire(reset=...) clears with the chat
 
     def shelf(self, browser: Any, request: gr.Request | None,
               profile: gr.OAuthProfile | None) -> chats.ServerChats | chats.BrowserChats:
@@ -51,11 +52,16 @@ class ChatHistory:
         return event.then(self.save, [self.chatbot, self.current, self.browser],
                           [self.current, self.listing, self.browser, self.export], **PRIVATE)
 
-    def wire(self, demo: gr.Blocks) -> None:
-        shown = [self.chatbot, self.current, self.listing, self.browser, self.export]
-        demo.load(self.restore, self.browser, [*shown, self.note], **PRIVATE)
+    def wire(self, demo: gr.Blocks, reset: dict[gr.components.Component, Any] | None = None) -> None:
+        """Connect the controls; ``reset`` gives panels beside the chat and their empty values, to show when
+        another chat is opened, a new one started, or one deleted (they belong to the chat that was shown)."""
+        shown = [self.chatbot, self.current, self.listing, self.browser, self.export, *(reset or {})]
+        self.empty = tuple((reset or {}).values())
+        demo.load(self.restore, self.browser, [*shown[:5], self.note], **PRIVATE)
         self.listing.input(self.open, [self.listing, self.browser], shown, **PRIVATE)
-        self.new.click(lambda: ([], *view(None, None)), None, shown, **PRIVATE)
+        self.new.click(lambda: ([], *view(None, None), *self.empty), None, shown, **PRIVATE)
+        # The chat's own trash button empties it: what comes next is a new chat, not the old one overwritten.
+        self.chatbot.clear(lambda: (*view(None, None), *self.empty), None, shown[1:], **PRIVATE)
         self.delete.click(self.remove, [self.current, self.browser], shown, **PRIVATE)
 
     def save(self, messages: list[dict[str, Any]], current: str | None, browser: Any, request: gr.Request,
@@ -85,15 +91,15 @@ class ChatHistory:
         chat = shelf.get(chat_id)
         if chat is None:
             gr.Warning("That chat is no longer kept (deleted in another tab?).")
-        return messages_of(chat), *view(shelf, chat)
+        return messages_of(chat), *view(shelf, chat), *self.empty
 
     def remove(self, current: str | None, browser: Any, request: gr.Request,
                profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         shelf = self.shelf(browser, request, profile)
         if current is None or not shelf.delete(current):
             gr.Warning("Pick a kept chat in the list first: only a kept chat can be deleted.")
-            return (gr.skip(),) * 5
-        return [], *view(shelf, None)
+            return (gr.skip(),) * (5 + len(self.empty))
+        return [], *view(shelf, None), *self.empty
 
 
 def messages_of(chat: chats.Chat | None) -> list[dict[str, str]]:
