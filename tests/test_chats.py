@@ -226,10 +226,15 @@ def test_the_built_app_keeps_each_answer_and_adds_no_api(make_settings, tmp_path
     from app import build_app
     from rag.pipeline import Pipeline
 
-    demo = build_app(Pipeline(make_settings(data_dir=str(tmp_path / "data"))))
+    demo = build_app(Pipeline(make_settings()))
     public = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
     assert public == {"search", "ask"}
-    saves = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "save"]
-    assert len(saves) == 2 and all(d.api_visibility == "private" for d in saves)
+    ours = [d for d in demo.fns.values() if getattr(d.fn, "__module__", "") == "rag.ui_chats"]
+    assert len(ours) == 7 and all(d.api_visibility == "private" for d in ours)  # 2 saves, load, list, 3 buttons
+    saves = [d for d in ours if d.fn.__name__ == "save"]
+    assert len(saves) == 2
     respond = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "respond"]
     assert {d.trigger_after for d in saves} == {d._id for d in respond}  # chained after both chat events
+    kept = [b for b in demo.blocks.values() if isinstance(b, gr.BrowserState)]
+    assert [(b.storage_key, b.secret) for b in kept] == [("rag-chats", (tmp_path / "data" / "browser-secret")
+                                                          .read_text())]
