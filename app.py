@@ -38,6 +38,7 @@ from rag.library import Library  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+from rag.ui_chats import build_chat_history  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
 
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -247,6 +248,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                                         label="Search in (empty: all documents; this browser tab, next question on)")
                     gr.Examples(EXAMPLES, inputs=question, label=None)
                     timings = gr.HTML(render.timings([]), elem_id="timings")
+                    chats = build_chat_history(settings, chatbot, current_user)  # kept chats: rag.ui_chats
                 with gr.Column(scale=6, min_width=420):
                     comparison = gr.HTML(render.comparison(None), elem_id="comparison")
                     chart = gr.HTML("", elem_id="chart")
@@ -281,8 +283,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid, scope]
         outputs = [chatbot, comparison, chart, timings, question]
         for event in (question.submit, send.click):
-            event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
-                  concurrency_id="chat")
+            chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
+                             concurrency_id="chat"))
         documents_tab.wire(demo, scope)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
@@ -290,6 +292,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         timer = gr.Timer(1.0)
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
+        chats.wire(demo, reset={comparison: render.comparison(None), chart: "", timings: render.timings([])})
         # With RAG_MCP these are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
         # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
         # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's

@@ -47,6 +47,10 @@ class GenerationError(RAGError):
     """The LLM call failed in a way the user can fix (key, model, server)."""
 
 
+class ChatError(RAGError):
+    """A chat could not be kept, read or exported."""
+
+
 def brief(exc: BaseException) -> str:
     """The first line of an underlying exception, short enough to put inside one of our messages."""
     lines = str(exc).strip().splitlines()

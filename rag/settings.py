@@ -74,6 +74,7 @@ class Settings:
     admins: str = ""  # RAG_ADMINS: users who may upload, clear and rebuild; empty: everyone who can open the app
     mcp: bool = False  # RAG_MCP: serve /search and /ask as MCP tools at /gradio_api/mcp/ (behind RAG_AUTH)
     hf_oauth: bool = False  # "Sign in with Hugging Face" in a Space (auto when the Space has hf_oauth: true)
+    browser_secret: str = field(default="", repr=False)  # encrypts visitors' chats; empty: data_dir/browser-secret
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
 

@@ -17,12 +17,13 @@ from rag.settings import ROOT
 
 def start_app(
     tmp: Path, models: tuple[Path, Path], docs: Path, llm_url: str, key: str, env: dict[str, str] | None = None,
-    auth: tuple[str, str] | None = None, log: str = "app.log", wait: bool = True,
+    auth: tuple[str, str] | None = None, log: str = "app.log", wait: bool = True, port: int | None = None,
 ) -> tuple[str, subprocess.Popen]:
     """The app with the tiny models, ``docs`` as RAG_DOCS, the loopback LLM and a Lite file in ``tmp``; returns
     (url, process) once the index answers (at once without ``wait``). ``env`` adds variables; ``auth`` is the
-    login to wait with; the app's output goes to ``tmp/log``."""
-    port = free_port()
+    login to wait with; the app's output goes to ``tmp/log``; ``port`` is a free one unless given (a restart that a
+    browser's storage should find again needs the same origin)."""
+    port = port or free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OPENAI_", "GRADIO_"))}
     full.update({"HF_HUB_OFFLINE": "1", "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
                  "GRADIO_ANALYTICS_ENABLED": "False", "RAG_DEVICE": "cpu", "RAG_MILVUS_URI": str(tmp / "m.db"),

@@ -57,12 +57,13 @@ def minilm() -> str:
 
 @pytest.fixture
 def make_settings(tmp_path: Path, tiny_models: tuple[Path, Path]) -> Callable[..., Settings]:
-    """Settings with the tiny models, float32, a fresh Milvus Lite file, and no outside environment."""
+    """Settings with the tiny models, float32, a fresh Milvus Lite file and data folder, and no outside environment
+    (the app writes its browser secret to the data folder: never into the repository)."""
 
     def make(**overrides: object) -> Settings:
         values = dict(
             embedding_model=str(tiny_models[0]), reranker_model=str(tiny_models[1]), device="cpu",
-            dtype="float32", milvus_uri=str(tmp_path / "milvus.db"),
+            dtype="float32", milvus_uri=str(tmp_path / "milvus.db"), data_dir=str(tmp_path / "data"),
         )
         values.update(overrides)
         return load_settings(env_file=None, environ={}, **values)

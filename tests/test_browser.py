@@ -6,6 +6,7 @@ Screenshots go to ``screenshots/`` at the repository root (not committed) so a p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from apprun import start_app, stop
@@ -150,3 +151,110 @@ def test_html_in_documents_never_runs(browser, tiny_models, tmp_path) -> None:
             page.screenshot(path=str(SHOTS / "hostile.png"), full_page=True)
         finally:
             stop(proc)
+
+
+# Kept chats (rag.chats, rag.ui_chats): a visitor's in the browser, a signed-in user's on the server.
+ANSWERED = "and metadata in etcd [2]."
+
+
+def ask(page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.locator("#chat").get_by_text(ANSWERED).last.wait_for(timeout=60000)
+    page.locator("#chats").get_by_text(question).wait_for(timeout=30000)  # kept once the answer is complete
+
+
+def chat_titles(page) -> list[str]:
+    return page.locator("#chats label").all_inner_texts()
+
+
+def test_a_visitors_chat_survives_a_reload_and_a_restart(browser, llm, tiny_models, faq_dir, tmp_path) -> None:
+    from conftest import free_port
+
+    port = free_port()  # the same origin after the restart: a browser keeps localStorage per origin
+    url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", port=port)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.locator("#chats-note").get_by_text("kept in this browser").wait_for(timeout=30000)
+        assert chat_titles(page) == []
+        ask(page, "Where does Milvus store data?")
+        stored = page.evaluate("localStorage.getItem('rag-chats')")
+        assert len(stored) > 500 and "Milvus" not in stored  # the chat, encrypted
+        page.reload()
+        page.locator("#chat").get_by_text(ANSWERED).wait_for(timeout=30000)
+        assert chat_titles(page) == ["Where does Milvus store data?"]
+        assert page.locator("#chat").get_by_text("Where does Milvus store data?").count() == 1
+    finally:
+        stop(proc)
+    url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", port=port, log="app-restart.log")
+    try:
+        page.goto(url)
+        page.locator("#chat").get_by_text(ANSWERED).wait_for(timeout=30000)  # the newest chat, restored
+        assert chat_titles(page) == ["Where does Milvus store data?"]
+        page.locator("#new-chat").click()
+        page.locator("#chat").get_by_text(ANSWERED).wait_for(state="detached", timeout=30000)
+        ask(page, "How much does Milvus cost?")
+        assert chat_titles(page) == ["How much does Milvus cost?", "Where does Milvus store data?"]
+        page.locator("#chats").get_by_text("Where does Milvus store data?").click()
+        page.locator("#chat").get_by_text("Where does Milvus store data?").wait_for(timeout=30000)
+        assert page.locator("#chat").get_by_text("How much does Milvus cost?").count() == 0
+        # the panels beside the chat belonged to the other chat's question: they are emptied
+        page.locator("#comparison").get_by_text("Ask a question to see").wait_for(timeout=30000)
+        page.wait_for_timeout(500)  # the export button gets this chat's file
+        with page.expect_download(timeout=30000) as download:
+            page.locator("#export-chat").click()
+        exported = Path(download.value.path()).read_text(encoding="utf-8")
+        assert exported.startswith("# Where does Milvus store data?\n") and ANSWERED in exported
+        assert "**Sources**" in exported and "How much does Milvus cost?" not in exported
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "chats.png"), full_page=True)
+        page.locator("#delete-chat").click()
+        page.locator("#chats").get_by_text("Where does Milvus store data?").wait_for(state="detached", timeout=30000)
+        page.reload()
+        page.locator("#chat").get_by_text(ANSWERED).wait_for(timeout=30000)  # the other chat, restored
+        assert chat_titles(page) == ["How much does Milvus cost?"]
+        assert not (tmp_path / "data" / "chats").exists()  # a visitor's chats are not on the server
+    finally:
+        stop(proc)
+
+
+def test_signed_in_users_keep_their_chats_on_the_server_apart(browser, llm, tiny_models, faq_dir, tmp_path) -> None:
+    url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x",
+                          env={"RAG_AUTH": "alice:pw-alice,bob:pw-bob"}, auth=("alice", "pw-alice"))
+    try:
+        alice = signed_in(browser, url, "alice", "pw-alice")
+        ask(alice, "What does alice ask?")
+        alice.reload()
+        alice.locator("#chat").get_by_text(ANSWERED).wait_for(timeout=30000)
+        assert chat_titles(alice) == ["What does alice ask?"]
+        # Nothing of hers in the browser: Gradio stores the empty default there, whose ciphertext is about 70
+        # characters; that of a chat with this answer and its sources, over 500.
+        assert len(alice.evaluate("localStorage.getItem('rag-chats')") or "") < 100
+        bob = signed_in(browser, url, "bob", "pw-bob")
+        assert chat_titles(bob) == [] and bob.locator("#chat").get_by_text("alice").count() == 0
+        ask(bob, "What does bob ask?")
+        assert chat_titles(bob) == ["What does bob ask?"]
+        # the chat's own trash button starts a new chat: the next question does not overwrite the last one
+        bob.locator("#chat").get_by_role("button", name="Clear").click()
+        bob.locator("#chat").get_by_text(ANSWERED).wait_for(state="detached", timeout=30000)
+        ask(bob, "What else does bob ask?")
+        assert chat_titles(bob) == ["What else does bob ask?", "What does bob ask?"]
+        alice.reload()
+        alice.locator("#chat").get_by_text(ANSWERED).wait_for(timeout=30000)
+        assert chat_titles(alice) == ["What does alice ask?"]
+        kept = sorted(p.parent.name.split("-")[0] for p in (tmp_path / "data" / "chats").glob("*/*.json"))
+        assert kept == ["alice", "bob", "bob"]
+    finally:
+        stop(proc)
+
+
+def signed_in(browser, url: str, user: str, password: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.locator("#chats-note").get_by_text(user).wait_for(timeout=30000)
+    return page
