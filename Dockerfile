@@ -17,6 +17,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
 COPY --chown=app:app app.py ./
 COPY --chown=app:app rag ./rag
 COPY --chown=app:app config ./config
+COPY --chown=app:app corpus ./corpus
 
 USER app
 VOLUME ["/data"]

@@ -231,17 +231,17 @@ class RemoteStore:
     def exists(self) -> bool:
         return self._call("exists")
 
-    def count(self) -> int:
-        return self._call("count")
+    def count(self, sources: Sequence[str] = ()) -> int:
+        return self._call("count", sources)
 
-    def search(self, vector: np.ndarray, limit: int) -> list[Any]:
-        return self._call("search", vector, limit)
+    def search(self, vector: np.ndarray, limit: int, sources: Sequence[str] = ()) -> list[Any]:
+        return self._call("search", vector, limit, sources)
 
-    def search_bm25(self, text: str, limit: int) -> list[Any]:
-        return self._call("search_bm25", text, limit)
+    def search_bm25(self, text: str, limit: int, sources: Sequence[str] = ()) -> list[Any]:
+        return self._call("search_bm25", text, limit, sources)
 
-    def search_hybrid(self, vector: np.ndarray, text: str, limit: int) -> list[Any]:
-        return self._call("search_hybrid", vector, text, limit)
+    def search_hybrid(self, vector: np.ndarray, text: str, limit: int, sources: Sequence[str] = ()) -> list[Any]:
+        return self._call("search_hybrid", vector, text, limit, sources)
 
 
 # -- the models, as the rest of the package sees them ----------------------------------------------------------------
@@ -326,11 +326,12 @@ class ZeroGPUPipeline(Pipeline):
         query_instruction: str | None = None,
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
+        sources: Sequence[str] = (),
     ) -> Iterator[Retrieval]:
         """``Pipeline.retrieve_steps`` in one GPU call. Refused: the dense results, embedded on the CPU, with a
         notice that says why they are not reranked."""
         options = dict(candidates=candidates, top_k=top_k, query_instruction=query_instruction,
-                       rerank_instruction=rerank_instruction, hybrid=hybrid)
+                       rerank_instruction=rerank_instruction, hybrid=hybrid, sources=tuple(sources))
         first: Retrieval | None = None
         try:
             steps = _gpu("retrieve")(self._key, self._searcher.register(self.store), self._searcher.address,
@@ -349,6 +350,6 @@ class ZeroGPUPipeline(Pipeline):
             log.warning("no GPU for a question: %s", _why(exc))
         if first is None:
             cpu = Pipeline(self.settings, self.cpu_embedder(), self.raw_reranker, self.store, self.generator)
-            first = cpu.dense(question, candidates, query_instruction, top_k, hybrid)
+            first = cpu.dense(question, candidates, query_instruction, top_k, hybrid, sources)
             yield first
         yield dataclasses.replace(first, reranked_all=(), notice=notice)

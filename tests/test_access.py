@@ -95,8 +95,13 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
 
             bob = signed_in(browser, url, "bob", "pw-bob")
             assert "only an admin" in bob.locator("#access").inner_text()
-            for button in ("#add", "#clear", "#rebuild"):
+            for button in ("#add", "#clear", "#rebuild", "#remove"):
                 assert bob.locator(button).is_disabled()
+            refusals = "document.body.innerText.split('Only an admin (RAG_ADMINS)').length - 1"
+            before = bob.evaluate(refusals)
+            bob.evaluate("document.querySelector('#remove').removeAttribute('disabled')")
+            bob.locator("#remove").click(force=True)
+            bob.wait_for_function(f"{refusals} > {before}", timeout=30000)
             # A visitor who enables the button in the page is still refused by the server.
             bob.evaluate("document.querySelector('#clear').removeAttribute('disabled')")
             bob.locator("#clear").click(force=True)
@@ -111,6 +116,14 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
             big.write_text("# Big\n\n" + "word " * 20_000)  # 100 KB, over the 50 KB upload limit
             alice.locator("input[type=file]").set_input_files(str(big))
             alice.get_by_text("exceed the maximum allowed size").wait_for(timeout=30000)
+            small = tmp_path / "alices-note.md"
+            small.write_text("# Note\n\nAlice's own words.")
+            alice.locator("input[type=file]").first.set_input_files(str(small))
+            alice.wait_for_timeout(1000)
+            alice.locator("#add").click()
+            alice.locator("#report").get_by_text("added: alices-note.md").wait_for(timeout=60000)
+            row = alice.locator("#documents tr", has_text="alices-note.md").inner_text()
+            assert row.rstrip().endswith("alice"), row  # who added it
             alice.locator("#clear").click()
             alice.locator("#report").get_by_text("The index is empty").wait_for(timeout=30000)
             assert alice.locator("#stats").inner_text().startswith("0 chunks")

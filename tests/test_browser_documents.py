@@ -69,6 +69,15 @@ def test_upload_choose_replace_and_remove_in_the_browser(browser, tiny_models, f
             SHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SHOTS / "library.png"), full_page=True)
 
+            from gradio_client import Client  # the same scope through the API
+
+            client = Client(url, verbose=False)
+            listed = [d["source"] for d in client.predict(api_name="/documents")["documents"]]
+            assert {"contract.md", "manual.md", "milvus_faq/product_faq.md"} <= set(listed) and len(listed) == 7
+            found = client.predict("How long is customer data kept?", 10, 3, ["manual.md"], api_name="/search")
+            assert {h["document"] for h in found["candidates"]} == {"manual.md"} and found["sources"] == ["manual.md"]
+            assert len(client.predict("How long is customer data kept?", 10, 3, api_name="/search")["candidates"]) == 10
+
             page.get_by_role("tab", name="Ask").click()
             choose(page, "scope-choice", "contract.md")
             sources = ask(page, "How long is customer data kept?")
@@ -93,5 +102,21 @@ def test_upload_choose_replace_and_remove_in_the_browser(browser, tiny_models, f
             sources = ask(page, "How long is customer data kept?")  # the selection lost the removed document
             assert "contract.md" not in sources and "Searched all 6 documents" in page.locator("#scope").inner_text()
             assert "twelve years" not in page.locator("#comparison").inner_text()
+
+            page.reload()  # the chat is kept: reloaded, then after a restart of the app on the same address
+            page.locator("#chat").get_by_text("How long is customer data kept?").first.wait_for(timeout=30000)
+            assert page.locator("#chat").inner_text().count(ANSWER) == 3
+        finally:
+            stop(proc)
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        url, proc = start_app(tmp_path, tiny_models, faq_dir, llm.url, "sk-x", log="restart.log", port=port)
+        try:
+            page.goto(url)
+            page.locator("#chat").get_by_text("How long is customer data kept?").first.wait_for(timeout=30000)
+            assert page.locator("#chat").inner_text().count(ANSWER) == 3
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#documents").get_by_text("manual.md").wait_for(timeout=30000)
+            assert "contract.md" not in page.locator("#documents").inner_text()
+            page.screenshot(path=str(SHOTS / "restarted.png"), full_page=True)
         finally:
             stop(proc)

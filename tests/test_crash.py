@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import signal
@@ -20,12 +21,23 @@ pytestmark = pytest.mark.slow
 WORDS = "milvus vector index search collection segment shard replica query node proxy flush compaction".split()
 
 
-def write_corpus(folder: Path, files: int = 12, sections: int = 100) -> None:
-    rng = random.Random(7)
-    folder.mkdir()
+def write_corpus(folder: Path, files: int = 12, sections: int = 100, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(exist_ok=True)
     for f in range(files):
         body = "".join(f"# Section {f}-{s}\n\n{' '.join(rng.choices(WORDS, k=50))}\n\n" for s in range(sections))
         (folder / f"doc{f}.md").write_text(body)
+
+
+def kill_after(proc: subprocess.Popen, chunks: int) -> None:
+    """SIGKILL ``proc`` (an ingest) once its progress bar says ``chunks`` or more are stored."""
+    seen = b""
+    while not (m := re.search(rb"\| *(\d+)/(\d+) ", seen[-200:])) or int(m[1]) < chunks:
+        byte = proc.stderr.read(1)
+        assert byte, f"ingest ended before it could be killed: {seen[-500:]!r}"
+        seen += byte
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
 
 
 def ingest(env: dict[str, str], uri: Path, docs: Path, cwd: Path) -> subprocess.Popen:
@@ -59,13 +71,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> tuple[Path,
 def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(corpus, tmp_path: Path, tiny_models) -> None:
     docs, env, clean = corpus
     crashed = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
-    seen = b""
-    while not (m := re.search(rb"\| *(\d+)/(\d+) ", seen[-200:])) or int(m[1]) < 192:  # 3 batches of 64 stored
-        byte = crashed.stderr.read(1)
-        assert byte, f"ingest ended before it could be killed: {seen[-500:]!r}"
-        seen += byte
-    crashed.send_signal(signal.SIGKILL)
-    crashed.wait(30)
+    kill_after(crashed, 192)  # 3 batches of 64 stored
     partial = stored_ids(tmp_path / "crashed.db")
     assert 192 <= len(partial) < len(clean)  # the kill landed in the middle, and the stored batches survived it
 
@@ -78,6 +84,34 @@ def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(corpus, tmp_p
     store = MilvusStore(str(tmp_path / "crashed.db"), "documents")
     assert store.recorded() == (str(tiny_models[0]), 64)
     store.close()
+
+
+def test_kill_9_in_the_middle_of_a_replace_then_ingest_again_leaves_exactly_the_new_version(
+    tiny_models, tmp_path: Path
+) -> None:
+    env, docs = cli_env(*tiny_models), tmp_path / "docs"
+    write_corpus(docs, files=4, seed=1)
+    first = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    assert first.wait(300) == 0, first.stderr.read()
+    old = set(stored_ids(tmp_path / "m.db"))
+    write_corpus(docs, files=4, seed=2)  # every section edited: each file is replaced as a whole
+    fresh = ingest(env, tmp_path / "fresh.db", docs, tmp_path)  # what the edited files give on their own
+    assert fresh.wait(300) == 0, fresh.stderr.read()
+    new = set(stored_ids(tmp_path / "fresh.db"))
+    assert len(old) == len(new) == 400 and not old & new
+
+    crashed = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    kill_after(crashed, 192)
+    middle = set(stored_ids(tmp_path / "m.db"))
+    assert old <= middle and 192 <= len(middle & new) < 400  # never neither version: the old one is whole
+
+    again = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    report = json.loads(out)
+    assert {d["status"] for d in report["documents"]} == {"replaced"}
+    assert report["chunks_skipped"] == len(middle & new)  # what the killed run stored is not embedded again
+    assert set(stored_ids(tmp_path / "m.db")) == new  # exactly the new version answers
 
 
 def test_the_app_killed_while_indexing_finishes_on_restart(corpus, tmp_path: Path, tiny_models) -> None:

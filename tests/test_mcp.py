@@ -44,12 +44,21 @@ def test_an_mcp_client_lists_and_calls_search_and_ask_behind_the_login(tiny_mode
             mcp_url = f"{url}gradio_api/mcp/"
             calls = [("search", {"question": "Where does Milvus store data?", "candidates": 5, "top_k": 2}),
                      ("ask", {"question": "Where does Milvus store data?"}),
-                     ("upload", {"files": ["/etc/passwd"]})]
-            tools, (found, answered, upload) = asyncio.run(session_calls(mcp_url, ("bob", "pw-b"), calls))
+                     ("upload", {"files": ["/etc/passwd"]}),
+                     ("documents", {}),
+                     ("search", {"question": "Where does Milvus store data?", "candidates": 5, "top_k": 2,
+                                 "sources": ["milvus_faq/performance_faq.md"]})]
+            tools, (found, answered, upload, listed, scoped) = asyncio.run(
+                session_calls(mcp_url, ("bob", "pw-b"), calls))
 
-            # bob is no admin: he may search and ask, and no tool can change the index
+            # bob is no admin: he may search, ask and list, and no tool can change the index
             by_name = {t.name: t for t in tools}
-            assert set(by_name) == {"search", "ask"}
+            assert set(by_name) == {"search", "ask", "documents"}
+            assert "documents tool" in json.dumps(by_name["search"].inputSchema)  # how to find the names
+            names = [d["source"] for d in ast.literal_eval(listed.content[0].text)["documents"]]
+            assert "milvus_faq/performance_faq.md" in names and len(names) == 5
+            in_one = ast.literal_eval(scoped.content[0].text)["candidates"]
+            assert in_one and {h["document"] for h in in_one} == {"milvus_faq/performance_faq.md"}
             assert "question" in by_name["search"].inputSchema["properties"]
             assert "reranker" in by_name["search"].description and "Milvus FAQ" in by_name["ask"].description
             assert "self-contained" in json.dumps(by_name["ask"].inputSchema)  # the argument's description

@@ -157,3 +157,8 @@ def test_cli_ingests_a_loopback_url_and_the_app_library_refuses_it(site: str, ti
     report = allowed.add_urls([f"{site}/page.html", ""])
     assert report.files == 1 and (tmp_path / "data2" / "urls.txt").read_text() == f"{site}/page.html\n"
     assert allowed.pipeline.dense("HNSW graph", 5).candidates[0].source == f"{site}/page.html"
+    again = allowed.add_urls([f"{site}/page.html"])  # the same URL fetched again: the same document
+    assert [(d.source, d.status) for d in again.documents] == [(f"{site}/page.html", "unchanged")]
+    assert allowed.remove([f"{site}/page.html"]).removed == {f"{site}/page.html": report.chunks_added}
+    assert (tmp_path / "data2" / "urls.txt").read_text() == ""  # so that a rebuild does not fetch it again
+    assert allowed.documents() == []

@@ -145,7 +145,8 @@ def calls(log: Path) -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_a_question_is_one_gpu_call_with_the_same_result(indexed: dict[str, str], tmp_path: Path) -> None:
+def test_a_question_is_one_gpu_call_with_the_same_result(indexed: dict[str, str], tmp_path: Path,
+                                                         faq_dir: Path) -> None:
     log, questions = tmp_path / "gpu.log", tmp_path / "questions.txt"
     questions.write_text("\n".join(QUESTIONS))
     got = search(zero_gpu_env(indexed, log), questions=questions)
@@ -153,6 +154,10 @@ def test_a_question_is_one_gpu_call_with_the_same_result(indexed: dict[str, str]
     assert len(got) == 2 and without_timings(got) == without_timings(plain)  # same candidates, scores and order
     assert [c[:2] for c in calls(log)] == [["call", "_retrieve"]] * 2  # one GPU call per question, nothing else
     assert len({c[3] for c in calls(log)}) == 1  # ... made by the main process (the stand-in forks a worker each)
+    one = str(faq_dir / "performance_faq.md")  # a scope travels into the GPU call, and its search stays here
+    scoped = run(["search", QUESTIONS[0], "--source", one, "--json"], zero_gpu_env(indexed, tmp_path / "scoped.log"))
+    assert scoped.returncode == 0, scoped.stderr
+    assert {h["document"] for h in json.loads(scoped.stdout)["candidates"]} == {one}
 
 
 @pytest.mark.slow
