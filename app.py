@@ -39,6 +39,7 @@ from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 from rag.ui_chats import build_chat_history  # noqa: E402
+from rag.ui_compare import CompareTab  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
 
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -167,6 +168,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
+    compare_tab = CompareTab(settings, pipeline, library)
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
@@ -180,6 +182,11 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     ) -> tuple[str, str]:
         allowed = None if upload else eval_roots(settings)
         return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
+
+    def run_marks(limit: float, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+        """The Evaluate view of the relevance marks made in the Compare tab (RAG_DATA_DIR/marks.csv)."""
+        return evaluation_view(pipeline, str(compare_tab.marks.path), "test", limit, "", progress,
+                               eval_roots(settings))
 
     def search(question: str, candidates: int = 10, top_k: int = 3, sources: list[str] | None = None) -> dict[str, Any]:
         """Search the documents indexed in this app (by default the Milvus FAQ; the documents tool lists them) for
@@ -261,6 +268,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                                          elem_id="hybrid")
                 query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
+        with gr.Tab("Compare"):
+            compare_tab.build()
         with gr.Tab("Documents"):
             documents_tab.build()
         with gr.Tab("Evaluate"):
@@ -277,6 +286,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 eval_limit = gr.Number(0, precision=0, minimum=0, label="Questions (0: all)")
                 eval_lang = gr.Textbox("", label="CSV lang (empty: all)")
                 eval_run = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+                eval_marks = gr.Button("Score my marks", elem_id="evaluate-marks")
             eval_metrics = gr.HTML(render.eval_metrics(None), elem_id="eval-metrics")
             eval_changes = gr.HTML("", elem_id="eval-changes")
 
@@ -286,9 +296,12 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
                              concurrency_id="chat"))
         documents_tab.wire(demo, scope)
+        compare_tab.wire(demo)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
                        concurrency_limit=1)
+        eval_marks.click(run_marks, [eval_limit], [eval_metrics, eval_changes], api_visibility="private",
+                         concurrency_id="evaluate", concurrency_limit=1)
         timer = gr.Timer(1.0)
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
@@ -301,6 +314,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(documents, api_name="documents", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(compare_tab.api, api_name="compare", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 

@@ -27,9 +27,7 @@ from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MAX_NAME, MilvusStore
-from rag.types import Chunk, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
-
-FIRST_STAGES = ("dense", "bm25", "hybrid")
+from rag.types import FIRST_STAGES, Chunk, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
 
 
 def model_id(name: str) -> str:
@@ -305,11 +303,13 @@ class Pipeline:
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
         sources: Sequence[str] = (),
+        stage: str | None = None,
     ) -> Retrieval:
         """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown.
-        ``sources``: the names of the documents to search (all when empty)."""
+        ``sources``: the names of the documents to search (all when empty); ``stage`` ("dense", "bm25" or
+        "hybrid"), when given, is the first stage whatever ``hybrid`` says."""
         *_, last = self.retrieve_steps(question, candidates, top_k, query_instruction, rerank_instruction, hybrid,
-                                       sources)
+                                       sources, stage)
         return last
 
     def retrieve_steps(
@@ -321,12 +321,16 @@ class Pipeline:
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
         sources: Sequence[str] = (),
+        stage: str | None = None,
     ) -> Iterator[Retrieval]:
         """``retrieve`` as it goes: the first stage (its reranked side empty), then the reranking as it fills in
         (``rerank_steps``); the last one yielded is ``retrieve``'s result. If the reranked side of the last one is
         empty, the candidates could not be reranked and its ``notice`` says why (the answer then uses the dense
         top-k)."""
-        first = self.dense(question, candidates, query_instruction, top_k, hybrid, sources)
+        if stage is None:
+            first = self.dense(question, candidates, query_instruction, top_k, hybrid, sources)
+        else:
+            first = self.first_stage(question, stage, candidates, query_instruction, top_k, sources)
         yield first
         yield from self.rerank_steps(first, top_k, rerank_instruction)
 
