@@ -38,8 +38,9 @@ from rag.library import Library  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+from rag.types import Retrieval  # noqa: E402
 from rag.ui_chats import build_chat_history  # noqa: E402
-from rag.ui_compare import CompareTab  # noqa: E402
+from rag.ui_compare import CompareTab, MarksPanel  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
 
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
@@ -71,14 +72,14 @@ def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
 def chat_turn(
     pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
     query_instruction: str, rerank_instruction: str, llm_model: str, hybrid: bool | None = None,
-    sources: Sequence[str] = (), documents: int | None = None,
+    sources: Sequence[str] = (), documents: int | None = None, found: list[Retrieval] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
     The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
     (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
     this question only; ``sources`` are the documents it searches (all when empty), of ``documents`` in the index
-    (the panel then says "3 of 41 documents").
+    (the panel then says "3 of 41 documents"). The final retrieval is appended to ``found`` when it is given.
     """
     message = (message or "").strip()
     if not message:
@@ -117,6 +118,8 @@ def chat_turn(
             yield show(render.comparison(ranked, scope=scope), render.chart(ranked))
         if not ranked.reranked and ranked.notice:
             gr.Warning(ranked.notice)
+        if found is not None:
+            found.append(ranked)
         answer = pipeline.generator.stream(message, ranked.passages, history, llm_model or None)
         for _ in answer:
             parts["first token"] = answer.first_token_s
@@ -169,13 +172,18 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
     compare_tab = CompareTab(settings, pipeline, library)
+    ask_marks = MarksPanel(compare_tab.marks, prefix="ask-")
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
         rerank_instruction: str, llm_model: str, hybrid: bool, sources: list[str] | None,
     ) -> Iterator[tuple[Any, ...]]:
-        yield from chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
-                             llm_model, hybrid, sources or (), len(documents_tab.names()))
+        found: list[Retrieval] = []  # the question's passages, for marking them (MarksPanel)
+        for shown in chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
+                               llm_model, hybrid, sources or (), len(documents_tab.names()), found):
+            yield *shown, gr.skip()
+        if found:
+            yield *(gr.skip() for _ in range(5)), found[-1]
 
     def run_evaluation(
         path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
@@ -259,6 +267,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 with gr.Column(scale=6, min_width=420):
                     comparison = gr.HTML(render.comparison(None), elem_id="comparison")
                     chart = gr.HTML("", elem_id="chart")
+                    with gr.Accordion("Mark passages relevant or not (they become an evaluation)", open=False):
+                        ask_marks.build()
+                        marked = gr.Markdown(elem_id="ask-marked")
             with gr.Accordion("Settings (this browser tab, from the next question on)", open=False):
                 with gr.Row():
                     candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label="Candidates N")
@@ -291,10 +302,14 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             eval_changes = gr.HTML("", elem_id="eval-changes")
 
         inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid, scope]
-        outputs = [chatbot, comparison, chart, timings, question]
+        last = gr.State(None)  # the last question's retrieval, for marking its passages
+        outputs = [chatbot, comparison, chart, timings, question, last]
         for event in (question.submit, send.click):
             chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
-                             concurrency_id="chat"))
+                             concurrency_id="chat")).then(ask_marks.for_retrieval, last, ask_marks.passage,
+                                                          api_visibility="private", queue=False)
+        ask_marks.save.click(ask_marks.mark_retrieval, [last, ask_marks.passage, ask_marks.verdict],
+                             [ask_marks.download, marked], api_visibility="private", queue=False)
         documents_tab.wire(demo, scope)
         compare_tab.wire(demo)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],

@@ -5,7 +5,7 @@ metrics.
 connects it. A run is ``rag.compare.compare`` (no LLM); the view is ``rag.render.compare_view``. Marks go to
 ``RAG_DATA_DIR/marks.csv`` (``rag.marks``) and the metrics beside each setup are ``rag.evaluation``'s over them,
 so they are what ``rag eval --marks`` computes for that question. ``api(question, a, b)`` is the ``/compare``
-endpoint.
+endpoint. ``MarksPanel`` is the marking control, which the Ask tab uses too.
 
 Leaves out: the comparison itself (``rag.compare``) and the other tabs (``app.py``).
 """
@@ -26,15 +26,66 @@ from rag.library import Library
 from rag.marks import Marks
 from rag.pipeline import Pipeline
 from rag.settings import Settings
-from rag.types import FIRST_STAGES, Comparison
+from rag.types import FIRST_STAGES, Comparison, Hit, Retrieval
 
 VERDICTS = {"relevant": True, "not relevant": False, "unmark": None}
+
+
+class MarksPanel:
+    """Mark a shown passage relevant, not relevant, or unmark it, for the question it was found for; and download
+    the marks. The Compare tab and the Ask tab each have one (``prefix`` keeps their element ids apart)."""
+
+    def __init__(self, marks: Marks, prefix: str = "") -> None:
+        self.marks, self.prefix = marks, prefix
+
+    def build(self) -> None:
+        with gr.Row():
+            self.passage = gr.Dropdown([], label="Passage to mark", scale=4, elem_id=f"{self.prefix}mark-choice")
+            self.verdict = gr.Radio(list(VERDICTS), value="relevant", label="Mark", scale=2,
+                                    elem_id=f"{self.prefix}mark-verdict")
+            self.save = gr.Button("Save mark", scale=1, elem_id=f"{self.prefix}mark", min_width=80)
+        self.download = gr.DownloadButton("Download the marks (CSV)", visible=self.marks.path.exists(),
+                                          value=str(self.marks.path) if self.marks.path.exists() else None,
+                                          elem_id=f"{self.prefix}marks-download")
+
+    @staticmethod
+    def choices(found: list[tuple[Hit, str]]) -> Any:
+        """The passages to choose from: (hit, where it was shown) pairs."""
+        return gr.update(choices=[(f"{where} · {h.heading or '(no heading)'} · {render.short_source(h.source)}", h.id)
+                                  for h, where in found], value=None)
+
+    def apply(self, question: str, hits: list[Hit], passage: str | None, verdict: str) -> Any:
+        """Save the mark; the download button's update."""
+        hit = next((h for h in hits if h.id == passage), None) if passage else None
+        if hit is None:
+            raise gr.Error("Ask or compare a question, then choose one of its passages to mark.")
+        self.marks.mark(question, hit, VERDICTS[verdict])
+        return gr.update(value=str(self.marks.path), visible=True)
+
+    def for_retrieval(self, found: Retrieval | None) -> Any:
+        """The passages of an Ask-tab answer: both columns' top-k."""
+        if found is None:
+            return gr.skip()
+        shown = {h.id: (h, f"dense #{h.dense_rank}") for h in found.dense}
+        for i, h in enumerate(found.reranked, 1):
+            shown[h.id] = (h, f"{shown[h.id][1] + ' · ' if h.id in shown else ''}reranked #{i}")
+        return self.choices(list(shown.values()))
+
+    def mark_retrieval(self, found: Retrieval | None, passage: str | None, verdict: str) -> tuple[Any, str]:
+        if found is None:
+            raise gr.Error("Ask a question, then choose one of its passages to mark.")
+        hits = [*found.dense, *found.reranked]
+        update = self.apply(found.question, hits, passage, verdict)
+        hit = next(h for h in hits if h.id == passage)
+        return update, (f"Marked *{render.md_escape(hit.heading or '(no heading)')}* {verdict} for "
+                        f"“{render.md_escape(found.question)}”.")
 
 
 class CompareTab:
     def __init__(self, settings: Settings, pipeline: Pipeline, library: Library) -> None:
         self.settings, self.pipeline, self.library = settings, pipeline, library
         self.marks = Marks(Path(settings.data_dir) / "marks.csv")
+        self.panel = MarksPanel(self.marks)
 
     # -- handlers ----------------------------------------------------------------------------------------------
     def api(self, question: str, a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -79,9 +130,8 @@ class CompareTab:
         for r in (found.a, found.b):
             if r.notice:
                 gr.Warning(r.notice)
-        choices = [(f"A #{a or '–'} · B #{b or '–'} · {h.heading or '(no heading)'} · {render.short_source(h.source)}",
-                    h.id) for h, a, b in found.moves()]
-        return self.view(found), found, gr.update(choices=choices, value=None)
+        shown = [(h, f"A #{a or '–'} · B #{b or '–'}") for h, a, b in found.moves()]
+        return self.view(found), found, self.panel.choices(shown)
 
     def _setup(self, values: tuple[Any, ...]) -> Any:
         stage, candidates, top_k, rerank, query_instruction, rerank_instruction, sources = values
@@ -91,13 +141,10 @@ class CompareTab:
 
     def mark(self, found: Comparison | None, passage: str | None, verdict: str) -> tuple[Any, ...]:
         """Mark the chosen passage for the compared question (or unmark it); the view shows the new metrics."""
-        if found is None or not passage:
+        if found is None:
             raise gr.Error("Compare a question, then choose one of its passages to mark.")
-        hit = next((h for h, _, _ in found.moves() if h.id == passage), None)
-        if hit is None:
-            raise gr.Error("That passage is not in this comparison; choose one from the list.")
-        self.marks.mark(found.question, hit, VERDICTS[verdict])
-        return self.view(found), gr.update(value=str(self.marks.path), visible=True)
+        update = self.panel.apply(found.question, [h for h, _, _ in found.moves()], passage, verdict)
+        return self.view(found), update
 
     def names(self) -> Any:
         try:
@@ -132,20 +179,14 @@ class CompareTab:
                     ]
         self.result = gr.HTML(render.compare_view(None), elem_id="comparison-ab")
         self.found = gr.State(None)
-        with gr.Row():
-            self.passage = gr.Dropdown([], label="Passage to mark", scale=4, elem_id="mark-choice")
-            self.verdict = gr.Radio(list(VERDICTS), value="relevant", label="Mark", scale=2, elem_id="mark-verdict")
-            self.mark_btn = gr.Button("Save mark", scale=1, elem_id="mark", min_width=80)
-        self.download = gr.DownloadButton("Download the marks (CSV)", visible=self.marks.path.exists(),
-                                          value=str(self.marks.path) if self.marks.path.exists() else None,
-                                          elem_id="marks-download")
+        self.panel.build()
 
     def wire(self, demo: gr.Blocks) -> None:
         private: dict[str, Any] = {"api_visibility": "private"}
         for event in (self.question.submit, self.go.click):
-            event(self.run, [self.question, *self.controls], [self.result, self.found, self.passage],
+            event(self.run, [self.question, *self.controls], [self.result, self.found, self.panel.passage],
                   concurrency_limit=4, concurrency_id="chat", **private)
-        self.mark_btn.click(self.mark, [self.found, self.passage, self.verdict], [self.result, self.download],
-                            queue=False, **private)
+        self.panel.save.click(self.mark, [self.found, self.panel.passage, self.panel.verdict],
+                              [self.result, self.panel.download], queue=False, **private)
         sources = [self.controls[6], self.controls[13]]
         demo.load(self.names, None, sources, queue=False, **private)

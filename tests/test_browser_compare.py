@@ -59,9 +59,24 @@ def test_compare_mark_and_score_in_the_browser(browser, tiny_models, faq_dir, tm
             rows = list(csv.DictReader(open(got.value.path(), encoding="utf-8")))
             assert len(rows) == 2 and {r["relevant"] for r in rows} == {"1"} and rows[0]["question"] == QUESTION
 
+            page.get_by_role("tab", name="Ask").click()  # a card of the Ask tab is marked the same way
+            page.locator("#question textarea").fill("How much does Milvus cost?")
+            page.locator("#ask").click()
+            page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3 && "
+                                   "!document.querySelector('#rerank-col .rag-pending')", timeout=60000)
+            page.get_by_role("button", name="Mark passages relevant or not").click()
+            box = page.locator("#ask-mark-choice input")
+            box.click()
+            box.press("ArrowDown")
+            box.press("Enter")
+            page.locator("#ask-mark").click()
+            page.locator("#ask-marked").get_by_text("How much does Milvus cost?").wait_for(timeout=30000)
+            rows = list(csv.DictReader(open(tmp_path / "data" / "marks.csv", encoding="utf-8")))
+            assert [r["question"] for r in rows] == [QUESTION, QUESTION, "How much does Milvus cost?"]
+
             page.get_by_role("tab", name="Evaluate").click()
             page.locator("#evaluate-marks").click()
             page.locator("#eval-metrics table").wait_for(timeout=120000)
-            assert "marks: 1 questions" in page.locator("#eval-metrics").inner_text()
+            assert "marks: 2 questions" in page.locator("#eval-metrics").inner_text()
         finally:
             stop(proc)
