@@ -134,7 +134,6 @@ class Pipeline:
         wanted: dict[str, set[str]] = {}  # document -> the ids of its chunks now
         for c in chunks.values():
             wanted.setdefault(c.document, set()).add(c.id)
-        self.store.ensure(self.model_id, embedder.dimension)
         before = self.store.document_ids(list(wanted))
         added = self.index(list(chunks.values()), progress, batch, added_by)
         stale = [i for name, ids in before.items() for i in ids - wanted[name]]
@@ -146,13 +145,7 @@ class Pipeline:
                            len(ids))
             for name, ids in wanted.items()
         )
-        removed: tuple[str, ...] = ()
-        if sync:
-            present = {document_name(str(p), roots) for p in find_files(paths)[0]} | set(wanted)
-            folders = [document_name(p, roots).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
-            gone = [d.source for d in self.store.documents()
-                    if any(d.source.startswith(f) for f in folders) and d.source not in present]
-            removed = tuple(self.store.delete_documents(gone))
+        removed = self._sync(paths, roots, set(wanted)) if sync else ()
         return IngestReport(
             files=len({d.origin for d, _ in named}),
             chunks_added=added,
@@ -162,6 +155,15 @@ class Pipeline:
             documents=changes,
             removed=removed,
         )
+
+    def _sync(self, paths: Sequence[str], roots: Sequence[str | Path], loaded: set[str]) -> tuple[str, ...]:
+        """Remove the stored documents under the folders among ``paths`` whose files are gone (a file still there
+        but skipped this time stays); returns their names."""
+        present = {document_name(str(p), roots) for p in find_files(paths)[0]} | loaded
+        folders = [document_name(p, roots).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
+        gone = [d.source for d in self.store.documents()
+                if any(d.source.startswith(f) for f in folders) and d.source not in present]
+        return tuple(self.store.delete_documents(gone))
 
     def index(
         self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64, added_by: str = ""
