@@ -157,7 +157,8 @@ class Library:
             if job.keep:
                 self._keep(Path(job.keep), stored)
             if job.remember_urls:
-                self._remember_urls([u for u in job.paths if u in set(stored)])
+                indexed = set(stored)
+                self._remember_urls([u for u in job.paths if u in indexed])
             self._unremove(stored)
             return report
         finally:
