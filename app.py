@@ -5,7 +5,8 @@ GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers ar
 the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings), ``/ask`` (an
 answer with its sources), both with an optional ``sources`` (document names) to search in, and ``/documents``
 (the list of documents); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
-docstrings. The Documents tab is ``rag.ui_documents``. The Evaluate tab scores a labelled set through the same
+docstrings. The Documents tab is ``rag.ui_documents``; a card or a citation [n] opens its passage in its document
+(``rag.ui_passage``). The Evaluate tab scores a labelled set through the same
 pipeline (``rag.evaluation``).
 """
 
@@ -40,6 +41,7 @@ from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
 from rag.ui_chats import build_chat_history  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
+from rag.ui_passage import CARD_CLICK_JS, PassageViewer  # noqa: E402
 
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
 EVAL_SET = ROOT / "config" / "eval" / "milvus_faq.csv"  # paraphrased questions about the default corpus
@@ -167,6 +169,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
+    viewer = PassageViewer(pipeline)
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
@@ -250,7 +253,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                     timings = gr.HTML(render.timings([]), elem_id="timings")
                     chats = build_chat_history(settings, chatbot, current_user)  # kept chats: rag.ui_chats
                 with gr.Column(scale=6, min_width=420):
-                    comparison = gr.HTML(render.comparison(None), elem_id="comparison")
+                    comparison = gr.HTML(render.comparison(None), elem_id="comparison", js_on_load=CARD_CLICK_JS)
+                    viewer.build()  # a card or a citation [n] opens its passage here (rag.ui_passage)
                     chart = gr.HTML("", elem_id="chart")
             with gr.Accordion("Settings (this browser tab, from the next question on)", open=False):
                 with gr.Row():
@@ -286,6 +290,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
             chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
                              concurrency_id="chat"))
         documents_tab.wire(demo, scope)
+        viewer.wire(comparison)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
                        concurrency_limit=1)

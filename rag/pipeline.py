@@ -27,7 +27,8 @@ from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MAX_NAME, MilvusStore
-from rag.types import Chunk, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
+from rag.texts import Texts
+from rag.types import Chunk, Document, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
 
 FIRST_STAGES = ("dense", "bm25", "hybrid")
 
@@ -100,6 +101,11 @@ class Pipeline:
             return self._reranker
 
     @property
+    def texts(self) -> Texts:
+        """The converted texts kept for this collection's documents (``rag.texts``)."""
+        return Texts(self.settings.data_dir, self.settings.collection)
+
+    @property
     def model_id(self) -> str:
         return model_id(self.settings.embedding_model)
 
@@ -143,6 +149,7 @@ class Pipeline:
         if stale:  # only now: the new version is stored
             self.store.delete_ids(stale)
             self.store.flush()
+        self._keep_texts(named)
         changes = tuple(
             DocumentChange(name, "added" if name not in before else "unchanged" if before[name] == ids else "replaced",
                            len(ids))
@@ -155,6 +162,7 @@ class Pipeline:
             gone = [d.source for d in self.store.documents()
                     if any(d.source.startswith(f) for f in folders) and d.source not in present]
             removed = tuple(self.store.delete_documents(gone))
+            self.texts.remove(removed)
         return IngestReport(
             files=len({d.origin for d, _ in named}),
             chunks_added=added,
@@ -164,6 +172,17 @@ class Pipeline:
             documents=changes,
             removed=removed,
         )
+
+    def _keep_texts(self, named: Sequence[tuple[Document, str]]) -> None:
+        """Keep each document's converted text, and a copy of it if it is a PDF file, for the document view."""
+        pages: dict[str, list[Document]] = {}
+        for d, name in named:
+            pages.setdefault(name, []).append(d)
+        texts = self.texts
+        for name, docs in pages.items():
+            origin = docs[0].origin
+            pdf = origin if origin.lower().endswith(".pdf") and Path(origin).is_file() else None
+            texts.save(name, docs, pdf)
 
     def index(
         self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64, added_by: str = ""

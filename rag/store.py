@@ -262,6 +262,13 @@ class MilvusStore:
             found.update(r["id"] for r in rows)
         return found
 
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The stored chunks with these ids (by primary key: an id is data, never part of an expression)."""
+        if not ids or not self.exists():
+            return []
+        rows = self._call("read", self.client.get, self.collection, ids=list(ids[:1000]), output_fields=_FIELDS)
+        return [_chunk(r) for r in rows]
+
     def insert(self, chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str = "") -> None:
         """Add chunks (upsert by id, so a repeat after a crash leaves no duplicate), stamped with the time and
         ``added_by``; ``flush`` seals them."""
