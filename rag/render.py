@@ -328,7 +328,7 @@ CSS += """
 .rag-doc-text { white-space: pre-wrap; word-break: break-word; font-size: 0.8rem; margin: 0; }
 .rag-passage-mark { background: #fde68a; color: #111827; scroll-margin: 40px; padding: 1px 0; }
 .rag-passage-cut, .rag-passage-note { opacity: 0.7; font-size: 0.8rem; }
-.rag-page-image { flex: 2; margin: 0; min-width: 0; } .rag-page-image img { width: 100%;
+.rag-page-image { flex: 3; margin: 0; min-width: 0; } .rag-page-image img { width: 100%;
   border: 1px solid var(--border-color-primary); }
 .rag-page-image figcaption { font-size: 0.75rem; opacity: 0.7; text-align: center; }
 @media (max-width: 900px) { .rag-passage-body { flex-direction: column; } }

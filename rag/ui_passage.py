@@ -19,6 +19,7 @@ Leaves out: finding the passage in the text (``rag.texts``), the HTML itself (``
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 from typing import Any
 
@@ -31,6 +32,7 @@ from rag.pipeline import Pipeline
 from rag.texts import locate
 
 log = logging.getLogger(__name__)
+_OPENED = itertools.count(1)  # each view differs from the one before, so the same passage opened again re-renders
 
 # For an HTML panel of cards: a click on a card (not on its "Full text" toggle, a button or a link inside it) opens
 # its passage; installed once per page, a click on a citation [n] in the chat clicks the n-th reranked card.
@@ -83,7 +85,7 @@ def passage_view(pipeline: Pipeline, document: str, source: str, text: str, head
     if pdf is not None and view.page:
         cfg = pipeline.settings
         try:
-            png = render_page(pdf, view.page, cfg.convert_timeout_s, cfg.convert_memory_mb)
+            png = render_page(pdf, view.page, cfg.convert_timeout_s, cfg.convert_memory_mb, passage=view.passage)
             image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         except RAGError as exc:
             note = f"The page's image: {exc}"
@@ -110,7 +112,7 @@ class PassageViewer:
         if not isinstance(chunk_id, str) or not chunk_id or len(chunk_id) > 64:
             return gr.skip()
         try:
-            return passage_by_id(self.pipeline, chunk_id)
+            return f"{passage_by_id(self.pipeline, chunk_id)}<!-- {next(_OPENED)} -->"
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -121,4 +123,4 @@ class PassageViewer:
     def wire(self, *panels: gr.HTML) -> None:
         for panel in panels:
             panel.click(self.open, None, self.panel, api_visibility="private", concurrency_limit=4,
-                        concurrency_id="passage", show_progress="minimal")
+                        concurrency_id="passage", show_progress="hidden")

@@ -100,6 +100,16 @@ def library(make_settings, tmp_path: Path, faq_dir: Path) -> Library:
     return Library(Pipeline(make_settings(data_dir=str(tmp_path / "data"), docs=str(faq_dir))))
 
 
+def yellow(png: bytes) -> int:
+    """Pixels of the highlighter's yellow (multiplied over white paper) in a PNG."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return sum(1 for r, g, b in image.getdata() if r > 240 and 210 < g < 235 and b < 90)
+
+
 def hit_of(library: Library, document: str, words: str):
     found = library.pipeline.dense(words, 20, sources=[document]).candidates
     return next(h for h in found if words in h.text)
@@ -131,7 +141,8 @@ def test_texts_kept_on_ingest_shown_highlighted_and_removed_with_the_document(li
     assert "vault retention rule" in marked(html) and "page 2" in html and "first page" not in html
     src = next(a["src"] for t, a in tags(html) if t == "img")
     png = base64.b64decode(src.split(",", 1)[1])
-    assert png.startswith(b"\x89PNG") and png == render_page(texts.pdf("paper.pdf"), 2)
+    assert png.startswith(b"\x89PNG") and png == render_page(texts.pdf("paper.pdf"), 2, passage=marked(html))
+    assert yellow(png) > 200 and yellow(render_page(texts.pdf("paper.pdf"), 2)) == 0  # the passage marked on it
 
     library.remove(["paper.pdf"])
     assert texts.load("paper.pdf") is None and texts.pdf("paper.pdf") is None and texts.load("guide.md")
