@@ -14,6 +14,7 @@ pipeline safely. The app and the CLI only format what this returns.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,7 @@ from rag.texts import Texts
 from rag.types import Chunk, Document, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
 
 FIRST_STAGES = ("dense", "bm25", "hybrid")
+log = logging.getLogger(__name__)
 
 
 def model_id(name: str) -> str:
@@ -182,7 +184,10 @@ class Pipeline:
         for name, docs in pages.items():
             origin = docs[0].origin
             pdf = origin if origin.lower().endswith(".pdf") and Path(origin).is_file() else None
-            texts.save(name, docs, pdf)
+            try:
+                texts.save(name, docs, pdf)
+            except OSError as exc:  # the index is what matters; the view then says no text was kept
+                log.warning("could not keep the text of %s for the document view (%s); check RAG_DATA_DIR", name, exc)
 
     def index(
         self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64, added_by: str = ""
