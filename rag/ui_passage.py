@@ -6,7 +6,7 @@ passage by its chunk id first. ``PassageViewer(pipeline)``: ``build()`` adds the
 goes) and returns it, ``wire(*panels)`` opens a passage when a card is clicked in any of ``panels`` (HTML
 components made with ``js_on_load=CARD_CLICK_JS``, whose cards are ``rag.render``'s, each with its chunk id in
 ``data-id``). A click on a citation [n] in the chat (``#chat``) clicks the n-th card of the reranked column
-(``#rerank-col``), that is, the passages of the latest answer.
+(``#rerank-col``), that is, the passages of the latest answer; a citation in an older answer opens nothing.
 
 How a click reaches the server: Gradio 6's ``gr.HTML`` runs ``js_on_load`` with a ``trigger`` function, so the
 panel's own ``click`` event carries ``{"passage": chunk id}`` (``gr.EventData``); only the id comes from the
@@ -50,6 +50,8 @@ if (!window.ragCitationClicks) {
     const range = document.caretRangeFromPoint(e.clientX, e.clientY);
     const node = range && range.startContainer;
     if (!node || node.nodeType !== Node.TEXT_NODE) return;
+    const answers = chat.querySelectorAll('.message-row.bot-row');  // the cards are the latest answer's
+    if (answers.length && !answers[answers.length - 1].contains(node)) return;
     for (const m of node.data.matchAll(/\[(\d{1,2})\]/g)) {
       if (m.index <= range.startOffset && range.startOffset <= m.index + m[0].length) {
         const card = document.querySelectorAll('#rerank-col .rag-card')[Number(m[1]) - 1];

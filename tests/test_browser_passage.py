@@ -94,6 +94,11 @@ def test_a_card_and_a_citation_open_the_passage_in_its_document(browser, tiny_mo
             page.wait_for_function("(document.querySelector('#passage img') || {}).naturalWidth > 500",
                                    timeout=30000)
             page.screenshot(path=str(SHOTS / "passage-pdf.png"))
+            page.evaluate("document.querySelector('#passage-view').dataset.old = '1'")
+            where = page.evaluate(CITATION, 1)  # the first answer's [1]: an older answer, whose cards are gone
+            page.mouse.click(where["x"], where["y"])
+            page.wait_for_timeout(1500)
+            assert page.evaluate("document.querySelector('#passage-view').dataset.old") == "1"
 
             choose(page, "scope-choice", "hostile.md")
             ask(page, "Is customer data kept?")
