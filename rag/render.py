@@ -288,7 +288,8 @@ def passage_html(view: PassageView | None, image: str = "", image_note: str = ""
     if view is None:
         return ('<div class="rag-empty" id="passage-view">Click a card, or a citation [n] in the answer, to open the '
                 "passage in its document.</div>")
-    page = f" · page {view.page}" if view.page else ""
+    unit = "slide" if "#slide=" in view.source else "page"
+    page = f" · {unit} {view.page}" if view.page else ""
     head = (f'<div class="rag-passage-head"><span class="rag-passage-doc">{escape(view.document)}</span>{page}'
             f'<span class="rag-source" title="{escape(view.source)}"> · {escape(short_source(view.source))}</span>'
             "</div>")

@@ -70,6 +70,17 @@ def test_locate_tolerates_whitespace_prefers_the_heading_and_cuts_long_pages() -
     assert not locate(None, "d.md", "d.md", "x").kept
 
 
+def test_a_slide_is_named_as_a_slide_and_a_plain_text_file_has_no_heading_to_skip() -> None:
+    kept = DocumentText("deck.pptx", (("deck.pptx#slide=1", "# Intro\n\nhello"),
+                                      ("deck.pptx#slide=2", "# Plan\n\nThe plan is to ship.")))
+    view = locate(kept, "deck.pptx", "deck.pptx#slide=2", "Plan\n\nThe plan is to ship.", "Plan")
+    assert view.page == 2 and view.passage == "The plan is to ship." and "hello" not in view.before
+    assert "slide 2" in render.passage_html(view) and "page 2" not in render.passage_html(view)
+    notes = "line one\nline two\nline three"
+    view = locate(DocumentText("n.txt", (("n.txt", notes),)), "n.txt", "n.txt", "line two\nline three")
+    assert (view.before, view.passage, view.after) == ("line one\n", "line two\nline three", "")
+
+
 def test_a_hostile_document_is_inert_in_the_view(tmp_path: Path) -> None:
     texts = Texts(tmp_path, "c")
     texts.save("<b>evil</b>.md", [Document("/x/<b>evil</b>.md", HOSTILE)])
