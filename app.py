@@ -39,7 +39,9 @@ from rag.library import Library  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
+from rag.types import Retrieval  # noqa: E402
 from rag.ui_chats import build_chat_history  # noqa: E402
+from rag.ui_compare import CompareTab, MarksPanel  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
 from rag.ui_passage import CARD_CLICK_JS, PassageViewer  # noqa: E402
 
@@ -72,14 +74,14 @@ def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
 def chat_turn(
     pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
     query_instruction: str, rerank_instruction: str, llm_model: str, hybrid: bool | None = None,
-    sources: Sequence[str] = (), documents: int | None = None,
+    sources: Sequence[str] = (), documents: int | None = None, found: list[Retrieval] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
     The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
     (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
     this question only; ``sources`` are the documents it searches (all when empty), of ``documents`` in the index
-    (the panel then says "3 of 41 documents").
+    (the panel then says "3 of 41 documents"). The final retrieval is appended to ``found`` when it is given.
     """
     message = (message or "").strip()
     if not message:
@@ -118,6 +120,8 @@ def chat_turn(
             yield show(render.comparison(ranked, scope=scope), render.chart(ranked))
         if not ranked.reranked and ranked.notice:
             gr.Warning(ranked.notice)
+        if found is not None:
+            found.append(ranked)
         answer = pipeline.generator.stream(message, ranked.passages, history, llm_model or None)
         for _ in answer:
             parts["first token"] = answer.first_token_s
@@ -170,19 +174,30 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
     viewer = PassageViewer(pipeline)
+    compare_tab = CompareTab(settings, pipeline, library)
+    ask_marks = MarksPanel(compare_tab.marks, prefix="ask-")
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
         rerank_instruction: str, llm_model: str, hybrid: bool, sources: list[str] | None,
     ) -> Iterator[tuple[Any, ...]]:
-        yield from chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
-                             llm_model, hybrid, sources or (), len(documents_tab.names()))
+        found: list[Retrieval] = []  # the question's passages, for marking them (MarksPanel)
+        for shown in chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
+                               llm_model, hybrid, sources or (), len(documents_tab.names()), found):
+            yield *shown, gr.skip()
+        if found:
+            yield *(gr.skip() for _ in range(5)), found[-1]
 
     def run_evaluation(
         path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
     ) -> tuple[str, str]:
         allowed = None if upload else eval_roots(settings)
         return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
+
+    def run_marks(limit: float, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+        """The Evaluate view of the relevance marks made in the Compare tab (RAG_DATA_DIR/marks.csv)."""
+        return evaluation_view(pipeline, str(compare_tab.marks.path), "test", limit, "", progress,
+                               eval_roots(settings))
 
     def search(question: str, candidates: int = 10, top_k: int = 3, sources: list[str] | None = None) -> dict[str, Any]:
         """Search the documents indexed in this app (by default the Milvus FAQ; the documents tool lists them) for
@@ -256,6 +271,9 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                     comparison = gr.HTML(render.comparison(None), elem_id="comparison", js_on_load=CARD_CLICK_JS)
                     viewer.build()  # a card or a citation [n] opens its passage here (rag.ui_passage)
                     chart = gr.HTML("", elem_id="chart")
+                    with gr.Accordion("Mark passages relevant or not (they become an evaluation)", open=False):
+                        ask_marks.build()
+                        marked = gr.Markdown(elem_id="ask-marked")
             with gr.Accordion("Settings (this browser tab, from the next question on)", open=False):
                 with gr.Row():
                     candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label="Candidates N")
@@ -265,6 +283,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                                          elem_id="hybrid")
                 query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
+        with gr.Tab("Compare"):
+            compare_tab.build()
         with gr.Tab("Documents"):
             documents_tab.build()
         with gr.Tab("Evaluate"):
@@ -281,19 +301,27 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 eval_limit = gr.Number(0, precision=0, minimum=0, label="Questions (0: all)")
                 eval_lang = gr.Textbox("", label="CSV lang (empty: all)")
                 eval_run = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
+                eval_marks = gr.Button("Score my marks", elem_id="evaluate-marks")
             eval_metrics = gr.HTML(render.eval_metrics(None), elem_id="eval-metrics")
             eval_changes = gr.HTML("", elem_id="eval-changes")
 
         inputs = [question, chatbot, candidates, top_k, query_instruction, rerank_instruction, llm_model, hybrid, scope]
-        outputs = [chatbot, comparison, chart, timings, question]
+        last = gr.State(None)  # the last question's retrieval, for marking its passages
+        outputs = [chatbot, comparison, chart, timings, question, last]
         for event in (question.submit, send.click):
             chats.keep(event(respond, inputs, outputs, api_visibility="private", concurrency_limit=4,
-                             concurrency_id="chat"))
+                             concurrency_id="chat")).then(ask_marks.for_retrieval, last, ask_marks.passage,
+                                                          api_visibility="private", queue=False)
+        ask_marks.save.click(ask_marks.mark_retrieval, [last, ask_marks.passage, ask_marks.verdict],
+                             [ask_marks.download, marked], api_visibility="private", queue=False)
         documents_tab.wire(demo, scope)
         viewer.wire(comparison)
+        compare_tab.wire(demo)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",
                        concurrency_limit=1)
+        eval_marks.click(run_marks, [eval_limit], [eval_metrics, eval_changes], api_visibility="private",
+                         concurrency_id="evaluate", concurrency_limit=1)
         timer = gr.Timer(1.0)
         timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
                    show_progress="hidden")
@@ -306,6 +334,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(documents, api_name="documents", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(compare_tab.api, api_name="compare", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m rag ingest|search|ask|documents|remove|eval|info|bench|load|random-models``.
+"""The command line: ``python -m rag ingest|search|compare|ask|documents|remove|eval|info|bench|load|random-models``.
 
 Each command calls the pipeline and prints text, or JSON with ``--json``. Expected failures (``RAGError``) become
 one line on stderr and exit code 2, never a traceback.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RAGError
-from rag.types import Hit, Retrieval
+from rag.types import FIRST_STAGES, SETUP_KEYS, Comparison, Hit, Retrieval
 
 
 def _settings(args: argparse.Namespace, **overrides: object):  # noqa: ANN202 - Settings, imported lazily
@@ -156,6 +156,67 @@ def format_side_by_side(r: Retrieval, width: int = 100) -> str:
     return "\n".join(out)
 
 
+def parse_setup(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``["stage=hybrid", "rerank=off", "sources=a.md", "sources=b.md"]`` -> a setup mapping (``rag.compare``)."""
+    values: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in SETUP_KEYS:
+            raise RAGError(f"{pair!r}: give KEY=VALUE with KEY one of {', '.join(SETUP_KEYS)}.")
+        if key == "sources":
+            values.setdefault("sources", []).append(value)
+        else:
+            values[key] = value
+    return values
+
+
+def format_comparison(c: Comparison, width: int = 100) -> str:
+    """The two final top-k lists side by side, what each setup was, and how the passages moved."""
+    col = (width - 3) // 2
+
+    def described(label: str, r: Retrieval, s: dict[str, Any]) -> str:
+        rerank = f"reranked (P(yes)), {s['candidates']} candidates" if s["rerank"] else "not reranked"
+        scope = f", {len(s['sources'])} documents" if s["sources"] else ""
+        t = r.timings
+        return (f"{label}: {s['stage']}, {rerank}, top {s['top_k']}{scope}; embed {t.embed_s:.3f} s, "
+                f"search {t.search_s:.3f} s, rerank {t.rerank_s:.3f} s")
+
+    def score(h: Hit, reranked: bool) -> str:
+        return f"[{h.rerank_score:.3f}]" if reranked and h.rerank_score is not None else f"[{h.dense_score:.3f}]"
+
+    a, b = c.final(c.a), c.final(c.b)
+    out = [f"Q: {c.question}", described("A", c.a, c.setup_a.to_dict()), described("B", c.b, c.setup_b.to_dict())]
+    if c.shared:
+        out.append(f"B reused A's {' and '.join(c.shared)}.")
+    out += [f"{'A':<{col}} | B", f"{'-' * col}-+-{'-' * col}"]
+    for i in range(max(len(a), len(b))):
+        left = _cell(a[i], f"{i + 1}. {score(a[i], bool(c.a.reranked))}", col) if i < len(a) else []
+        right = _cell(b[i], f"{i + 1}. {score(b[i], bool(c.b.reranked))}", col) if i < len(b) else []
+        for j in range(max(len(left), len(right))):
+            out.append(f"{left[j] if j < len(left) else '':<{col}} | {right[j] if j < len(right) else ''}")
+        out.append("")
+    out.append(f"overlap {c.overlap:.2f} (top-k of A and B in common)")
+    for hit, in_a, in_b in c.moves():
+        where = ("only in A" if in_b is None else "only in B" if in_a is None else
+                 "same" if in_a == in_b else f"{'↑' if in_b < in_a else '↓'}{abs(in_a - in_b)} in B")
+        out.append(f"  A {in_a or '–'} · B {in_b or '–'}  {where:<10} {hit.heading or '(no heading)'}")
+    return "\n".join(out)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rag.compare import compare, setup
+
+    pipeline = _pipeline(args)
+    a, b = setup(pipeline.settings, parse_setup(args.a)), setup(pipeline.settings, parse_setup(args.b))
+    result = compare(pipeline, " ".join(args.question), a, b)
+    for r in (result.a, result.b):
+        if r.notice:
+            print(f"note: {r.notice}", file=sys.stderr)
+    print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else format_comparison(result))
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     questions = [" ".join(args.question)] if args.question else []
     if args.questions:
@@ -166,7 +227,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     pipeline = _pipeline(args)
     live = not args.json and sys.stderr.isatty()  # a person at a terminal: show the reranking as it goes
     for question in questions:
-        for result in pipeline.retrieve_steps(question, args.candidates, args.top_k, sources=args.source or ()):
+        for result in pipeline.retrieve_steps(question, args.candidates, args.top_k, sources=args.source or (),
+                                              stage=args.stage):
             if live and result.candidates:
                 print(f"\rReranking {len(result.reranked_all)} of {len(result.candidates)}…", end="", file=sys.stderr,
                       flush=True)
@@ -219,7 +281,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import METRICS, evaluate, parse_modes
 
     modes = parse_modes(args.modes)
-    evalset = read_beir(args.beir, args.split, args.limit) if args.beir else read_csv(args.csv, args.lang, args.limit)
+    if args.marks is not None:
+        from rag.evalsets import read_marks
+
+        evalset = read_marks(args.marks or _marks_path(args), args.limit)
+    elif args.beir:
+        evalset = read_beir(args.beir, args.split, args.limit)
+    else:
+        evalset = read_csv(args.csv, args.lang, args.limit)
     bars = _Bars({"embedding": "doc"}, default_unit="question")
     report = evaluate(_pipeline(args), evalset, modes, args.candidates, bars.update)
     bars.close()
@@ -234,6 +303,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if report.rerank_over:
         print(f"rerank: the top {report.rerank_depth} of {report.rerank_over} reordered; the first relevant document "
               f"moved up in {len(report.helped)} and down in {len(report.hurt)} of the {len(report.qrels)} questions.")
+    return 0
+
+
+def _marks_path(args: argparse.Namespace) -> Path:
+    return Path(_settings(args).data_dir) / "marks.csv"
+
+
+def cmd_marks(args: argparse.Namespace) -> int:
+    from rag.marks import Marks
+
+    path = _marks_path(args)
+    marks = Marks(path).all()
+    if args.json:
+        print(json.dumps({"marks": [{"question": m.question, "document": m.document, "text": m.text,
+                                     "relevant": m.relevant, "marked": m.marked} for m in marks]},
+                         ensure_ascii=False))
+        return 0
+    for m in marks:
+        snippet = " ".join(m.text.split())[:60]
+        print(f"{'relevant    ' if m.relevant else 'not relevant'}  {m.question}  ·  {m.document}  ·  {snippet}")
+    print(f"{len(marks)} marks, {len({m.question for m in marks})} questions, in {path}.")
     return 0
 
 
@@ -346,8 +436,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="*", metavar="QUESTION")
     p.add_argument("--questions", metavar="FILE", help="a file with one question per line")
     _retrieval_options(p, top_k_help="results kept in each ranking (RAG_TOP_K)")
+    p.add_argument("--stage", choices=FIRST_STAGES, help="the first stage by name (--hybrid is --stage hybrid)")
     p.add_argument("--json", action="store_true", help="one JSON object per question")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("compare", help="one question through two retrieval setups, their top-k side by side")
+    p.add_argument("question", nargs="+", metavar="QUESTION")
+    for side in ("a", "b"):
+        p.add_argument(f"--{side}", nargs="*", action="extend", metavar="KEY=VALUE",
+                       help=f"setup {side.upper()}: {', '.join(SETUP_KEYS)} (rerank=on|off; sources= repeatable); "
+                            "keys left out take the settings' values")
+    p.add_argument("--json", action="store_true", help='print {"question", "a", "b", "overlap"}')
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("ask", help="a streamed answer grounded in the reranked passages, then its sources")
     p.add_argument("question", nargs="+", metavar="QUESTION")
@@ -359,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--beir", metavar="DIR", help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv")
     source.add_argument("--csv", metavar="FILE", help="question,expected_source[,lang] rows over the collection")
+    source.add_argument("--marks", nargs="?", const="", metavar="FILE",
+                        help="the relevance marks (default: RAG_DATA_DIR/marks.csv), over the collection")
     p.add_argument("--split", default="test", help="the BEIR qrels file to use (default: test)")
     p.add_argument("--lang", help="only the CSV rows of this lang")
     p.add_argument("--modes", default=",".join(("dense", "bm25", "hybrid", "rerank")),
@@ -367,6 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, metavar="N", help="candidates the reranker reorders (RAG_CANDIDATES)")
     p.add_argument("--json", action="store_true", help='print {"MODE": {"ndcg@10", "recall@10", ...}, ...}')
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("marks", help="the relevance marks made in the app (RAG_DATA_DIR/marks.csv)")
+    p.add_argument("--json", action="store_true", help='print {"marks": [{"question", "document", "text", ...}]}')
+    p.set_defaults(func=cmd_marks)
 
     p = sub.add_parser("info", help="the collection, chunk count, models, dimension, URI and device")
     p.add_argument("--json", action="store_true")

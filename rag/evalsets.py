@@ -9,6 +9,10 @@ CSV: columns ``question`` and ``expected_source`` (and optionally ``lang``). A h
 its heading is that text (ignoring case and spacing) or its source path ends with it (``faq/product_faq.md``; a
 PDF's page ``report.pdf#page=2`` counts as ``report.pdf`` too).
 
+Relevance marks (``rag.marks``): a CSV with the columns ``question``, ``document``, ``text`` and ``relevant``; each
+question with a passage marked relevant is kept, and a hit is relevant when its document and text are a marked
+passage's (``read_marks``; ``read_csv`` hands such a file to it).
+
 Leaves out: BEIR's other files (``corpus`` in other formats, per-query metadata) and graded CSV labels.
 """
 
@@ -17,13 +21,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.documents import chunk_id
 from rag.errors import EvaluationSetError
+from rag.marks import Mark, Marks, hit_key, normal_question
 from rag.types import Chunk, Hit
 
+MARK_COLUMNS = {"question", "document", "text", "relevant"}  # a CSV of relevance marks (``rag.marks``)
 RECIPE = "title + ' ' + text, v1"  # part of the corpus hash: a new recipe must not reuse old embeddings
 
 
@@ -37,11 +44,15 @@ class EvalSet:
     corpus: tuple[Chunk, ...] = ()
     corpus_hash: str = ""  # sha256 of corpus.jsonl and RECIPE; names the collection the corpus goes into
     expected: dict[str, str] = field(default_factory=dict)  # CSV: query id -> the expected heading or path
+    passages: bool = False  # marks: a hit's key is its passage (document and text), ``rag.marks.hit_key``
 
     def key(self, query_id: str, hit: Hit) -> str:
-        """The document key of ``hit`` as the qrels name it: the BEIR id, or the CSV's expected text on a match."""
+        """The document key of ``hit`` as the qrels name it: the BEIR id, the marked passage, or the CSV's expected
+        text on a match."""
         if self.corpus:
             return hit.source
+        if self.passages:
+            return hit_key(hit)
         expected = self.expected.get(query_id, "")
         return expected if matches(hit, expected) else hit.id
 
@@ -137,6 +148,8 @@ def read_csv(path: str | Path, lang: str | None = None, limit: int | None = None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise EvaluationSetError(f"{path} is not a UTF-8 CSV file ({exc}).") from None
     columns = set(rows[0]) if rows else set()
+    if MARK_COLUMNS <= columns:
+        return read_marks(path, limit)
     if not {"question", "expected_source"} <= columns:
         raise EvaluationSetError(f"{path} needs a header line with the columns question,expected_source "
                                  "(and optionally lang).")
@@ -154,6 +167,34 @@ def read_csv(path: str | Path, lang: str | None = None, limit: int | None = None
                                  + (f" in language {lang!r}." if lang else "."))
     qrels = {q: {expected[q]: 1} for q in queries}
     return EvalSet(path.stem, queries, qrels, expected={q: expected[q] for q in queries})
+
+
+def read_marks(path: str | Path, limit: int | None = None) -> EvalSet:
+    """The relevance marks in ``path`` (``rag.marks``) as an evaluation set (``marks_set``)."""
+    evalset = marks_set(Marks(path).all(), Path(path).stem, limit=limit)
+    if not evalset.queries:
+        raise EvaluationSetError(f"{path} has no passage marked relevant yet: mark passages in the Compare tab "
+                                 "first.")
+    return evalset
+
+
+def marks_set(marks: Sequence[Mark], name: str = "marks", question: str | None = None,
+              limit: int | None = None) -> EvalSet:
+    """Marks as an evaluation set: one query per question with a passage marked relevant (only ``question``, when
+    given), in the order they were first marked; it may be empty."""
+    only = normal_question(question) if question is not None else None
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    ids: dict[str, str] = {}
+    for m in marks:
+        q = normal_question(m.question)
+        if m.relevant and only in (None, q):
+            qid = ids.setdefault(q, str(len(ids) + 1))
+            queries[qid] = q
+            qrels.setdefault(qid, {})[m.key] = 1
+    if limit:
+        queries = dict(list(queries.items())[:limit])
+    return EvalSet(name, queries, {q: qrels[q] for q in queries}, passages=True)
 
 
 def load_set(path: str | Path, split: str = "test", limit: int | None = None, lang: str | None = None) -> EvalSet:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from rag.errors import EvaluationSetError
 from rag.evalsets import EvalSet
 from rag.pipeline import Pipeline
+from rag.types import Hit
 
 METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 MODES = ("dense", "bm25", "hybrid", "rerank")
@@ -43,6 +44,21 @@ def ndcg_at_k(ranking: Ranking, relevant: Relevant, k: int = 10) -> float:
     ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
+
+
+def precision_at_k(ranking: Ranking, relevant: Relevant, k: int) -> float:
+    """The share of the first ``k`` places that hold a relevant document (a ranking shorter than k counts the
+    empty places as not relevant)."""
+    return sum(1 for d in ranking[:k] if relevant.get(d, 0) > 0) / k if k else 0.0
+
+
+def question_scores(evalset: EvalSet, query_id: str, hits: Sequence[Hit], k: int) -> dict[str, float | int | None]:
+    """What the Compare view shows beside a ranking (``hits``, best first) for one marked question: Precision@k,
+    nDCG@k and the rank of the first relevant passage (None: none of ``hits``), the same functions as ``evaluate``
+    over the same keys."""
+    ranking, relevant = evalset.ranking(query_id, tuple(hits)), evalset.qrels.get(query_id, {})
+    return {f"precision@{k}": precision_at_k(ranking, relevant, k), f"ndcg@{k}": ndcg_at_k(ranking, relevant, k),
+            "first_relevant": first_relevant(ranking, relevant)}
 
 
 def recall_at_k(ranking: Ranking, relevant: Relevant, k: int) -> float:

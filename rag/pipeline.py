@@ -29,9 +29,18 @@ from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MAX_NAME, MilvusStore
 from rag.texts import Texts
-from rag.types import Chunk, Document, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
+from rag.types import (
+    FIRST_STAGES,
+    Chunk,
+    Document,
+    DocumentChange,
+    Hit,
+    IngestReport,
+    Retrieval,
+    SkippedFile,
+    Timings,
+)
 
-FIRST_STAGES = ("dense", "bm25", "hybrid")
 log = logging.getLogger(__name__)
 
 
@@ -144,7 +153,6 @@ class Pipeline:
         wanted: dict[str, set[str]] = {}  # document -> the ids of its chunks now
         for c in chunks.values():
             wanted.setdefault(c.document, set()).add(c.id)
-        self.store.ensure(self.model_id, embedder.dimension)
         before = self.store.document_ids(list(wanted))
         added = self.index(list(chunks.values()), progress, batch, added_by)
         stale = [i for name, ids in before.items() for i in ids - wanted[name]]
@@ -157,14 +165,8 @@ class Pipeline:
                            len(ids))
             for name, ids in wanted.items()
         )
-        removed: tuple[str, ...] = ()
-        if sync:
-            present = {document_name(str(p), roots) for p in find_files(paths)[0]} | set(wanted)
-            folders = [document_name(p, roots).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
-            gone = [d.source for d in self.store.documents()
-                    if any(d.source.startswith(f) for f in folders) and d.source not in present]
-            removed = tuple(self.store.delete_documents(gone))
-            self.texts.remove(removed)
+        removed = self._sync(paths, roots, set(wanted)) if sync else ()
+        self.texts.remove(removed)
         return IngestReport(
             files=len({d.origin for d, _ in named}),
             chunks_added=added,
@@ -188,6 +190,15 @@ class Pipeline:
                 texts.save(name, docs, pdf)
             except OSError as exc:  # the index is what matters; the view then says no text was kept
                 log.warning("could not keep the text of %s for the document view (%s); check RAG_DATA_DIR", name, exc)
+
+    def _sync(self, paths: Sequence[str], roots: Sequence[str | Path], loaded: set[str]) -> tuple[str, ...]:
+        """Remove the stored documents under the folders among ``paths`` whose files are gone (a file still there
+        but skipped this time stays); returns their names."""
+        present = {document_name(str(p), roots) for p in find_files(paths)[0]} | loaded
+        folders = [document_name(p, roots).rstrip("/") + "/" for p in paths if Path(p).is_dir()]
+        gone = [d.source for d in self.store.documents()
+                if any(d.source.startswith(f) for f in folders) and d.source not in present]
+        return tuple(self.store.delete_documents(gone))
 
     def index(
         self, chunks: Sequence[Chunk], progress: Progress | None = None, batch: int = 64, added_by: str = ""
@@ -329,11 +340,13 @@ class Pipeline:
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
         sources: Sequence[str] = (),
+        stage: str | None = None,
     ) -> Retrieval:
         """Both stages: N candidates (dense, or hybrid), then the same N reranked; ``top_k`` of each are shown.
-        ``sources``: the names of the documents to search (all when empty)."""
+        ``sources``: the names of the documents to search (all when empty); ``stage`` ("dense", "bm25" or
+        "hybrid"), when given, is the first stage whatever ``hybrid`` says."""
         *_, last = self.retrieve_steps(question, candidates, top_k, query_instruction, rerank_instruction, hybrid,
-                                       sources)
+                                       sources, stage)
         return last
 
     def retrieve_steps(
@@ -345,12 +358,16 @@ class Pipeline:
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
         sources: Sequence[str] = (),
+        stage: str | None = None,
     ) -> Iterator[Retrieval]:
         """``retrieve`` as it goes: the first stage (its reranked side empty), then the reranking as it fills in
         (``rerank_steps``); the last one yielded is ``retrieve``'s result. If the reranked side of the last one is
         empty, the candidates could not be reranked and its ``notice`` says why (the answer then uses the dense
         top-k)."""
-        first = self.dense(question, candidates, query_instruction, top_k, hybrid, sources)
+        if stage is None:
+            first = self.dense(question, candidates, query_instruction, top_k, hybrid, sources)
+        else:
+            first = self.first_stage(question, stage, candidates, query_instruction, top_k, sources)
         yield first
         yield from self.rerank_steps(first, top_k, rerank_instruction)
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from rag.types import DocumentInfo, Hit, PassageView, Retrieval
+from rag.marks import hit_key
+from rag.types import Comparison, DocumentInfo, Hit, PassageView, Retrieval
 
 if TYPE_CHECKING:
     from rag.evaluation import Change, EvalReport
@@ -46,17 +47,18 @@ def dense_marker(hit: Hit, top_k: int) -> tuple[str, str]:
     return (f"→ #{hit.rerank_rank}", "up" if moved > 0 else "down" if moved < 0 else "same")
 
 
-def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool, stage: str = "dense") -> str:
+def _card(hit: Hit, n: int, marker: tuple[str, str], cite: bool, stage: str = "dense", unranked: str = "…",
+          badge: str = "") -> str:
     body = hit.text[len(hit.heading):] if hit.heading and hit.text.startswith(hit.heading) else hit.text
     text = " ".join(body.split())  # the heading is shown above it already
     snippet = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
-    p_yes = "…" if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
+    p_yes = unranked if hit.rerank_score is None else f"{hit.rerank_score:.3f}"
     label = f"[{n}]" if cite else f"#{n}"
     mark = f'<span class="rag-marker {marker[1]}">{escape(marker[0])}</span>' if marker[0] else ""
     return (
         f'<div class="rag-card" data-id="{escape(hit.id)}">'
         f'<div class="rag-card-head"><span class="rag-rank">{label}</span>'
-        f'<span class="rag-heading">{escape(hit.heading or "(no heading)")}</span>{mark}</div>'
+        f'<span class="rag-heading">{escape(hit.heading or "(no heading)")}</span>{mark}{badge}</div>'
         f'<div class="rag-scores"><span title="{STAGES[stage][1]}">{STAGES[stage][2]} {hit.dense_score:.3f}</span>'
         f'<span title="reranker probability that the passage answers">P(yes) {p_yes}</span></div>'
         f'<div class="rag-source" title="{escape(hit.source)}">{escape(short_source(hit.source))}</div>'
@@ -230,6 +232,80 @@ def eval_changes(report: EvalReport | None, limit: int = 15) -> str:
     hurt = sorted(report.hurt, key=gain)
     return (f'<div class="rag-compare">{listing("Reranking helped", helped, "up")}'
             f'{listing("Reranking hurt", hurt, "down")}</div>')
+
+
+MARK_BADGES = {True: ('<span class="rag-marker up" title="marked relevant">✓ relevant</span>'),
+               False: ('<span class="rag-marker down" title="marked not relevant">✗ not relevant</span>')}
+
+
+def setup_title(label: str, r: Retrieval, setup: dict) -> str:
+    """ "A: hybrid · reranked · top 3 of 10 · 2 documents" """
+    parts = [STAGES.get(setup["stage"], STAGES["dense"])[0].replace(" retrieval", "").lower(),
+             "reranked" if setup["rerank"] else "not reranked", f"top {setup['top_k']} of {len(r.candidates)}"]
+    if setup["sources"]:
+        parts.append(f"{len(setup['sources'])} documents")
+    return f"{label}: " + " · ".join(parts)
+
+
+def compare_view(c: Comparison | None, marks: dict[str, bool] | None = None,
+                 scores: dict[str, dict[str, float | int | None]] | None = None) -> str:
+    """Two setups side by side: each one's final top-k as cards (with where the passage stands in the other
+    setup, and its mark), the time of each stage and, with marks, Precision@k, nDCG@k and the first relevant
+    rank; above them the overlap, below them every passage's rank in A and in B."""
+    if c is None:
+        return '<div class="rag-empty">Ask a question to see setup A and setup B side by side.</div>'
+    marks = marks or {}
+    final = {"a": c.final(c.a), "b": c.final(c.b)}
+    rank = {side: {h.id: i for i, h in enumerate(hits, 1)} for side, hits in final.items()}
+    cols = []
+    for side, r, s in (("a", c.a, c.setup_a.to_dict()), ("b", c.b, c.setup_b.to_dict())):
+        other = "b" if side == "a" else "a"
+        cards = []
+        for i, h in enumerate(final[side], 1):
+            there = rank[other].get(h.id)
+            moved = (("=", "same") if there == i else (f"{other.upper()} #{there}", "up" if there > i else "down")
+                     if there else (f"only in {side.upper()}", "new"))
+            cards.append(_card(h, i, moved, False, r.first_stage if r.first_stage in STAGES else "dense", "–",
+                               MARK_BADGES.get(marks.get(hit_key(h)), "")))
+        t = r.timings
+        shared = " (A's)" if side == "b" and c.shared else ""
+        timing = (f'<div class="rag-timings"><span class="rag-timing"><b>embed</b> {t.embed_s:.2f} s</span>'
+                  f'<span class="rag-timing"><b>search</b> {t.search_s:.2f} s{shared}</span>'
+                  f'<span class="rag-timing"><b>rerank</b> {t.rerank_s:.2f} s</span></div>')
+        got = (scores or {}).get(side)
+        metrics = ""
+        if got:
+            first = got["first_relevant"]
+            cells = "".join(f"<span class=\"rag-timing\"><b>{escape(k)}</b> {v:.3f}</span>" for k, v in got.items()
+                            if k != "first_relevant" and isinstance(v, float))
+            metrics = (f'<div class="rag-timings rag-metrics">{cells}<span class="rag-timing"><b>first relevant</b> '
+                       f'{"–" if first is None else f"#{first}"}</span></div>')
+        empty = '<div class="rag-pending">No passage.</div>'
+        cols.append(f'<div class="rag-col" id="setup-{side}"><h4>{escape(setup_title(side.upper(), r, s))}</h4>'
+                    f'{timing}{metrics}{"".join(cards) or empty}</div>')
+    common = len(set(rank["a"]) & set(rank["b"]))
+    k = max(c.a.top_k, c.b.top_k)
+    reuse = f" · B reused A's {' and '.join(c.shared)}" if c.shared else ""
+    head = f'<div class="rag-scope" id="overlap">Overlap {common} of {k} ({c.overlap:.2f}){reuse}</div>'
+    rows = "".join(
+        f"<tr><td>{'–' if a is None else f'#{a}'}</td><td>{'–' if b is None else f'#{b}'}</td>"
+        f'<td>{_move(a, b)}</td><td>{escape(h.heading or "(no heading)")}</td>'
+        f"<td>{escape(short_source(h.source))}</td></tr>"
+        for h, a, b in c.moves()
+    )
+    table = ('<table class="rag-docs-table rag-moves" id="moves"><tr><th>A</th><th>B</th><th>move</th><th>passage'
+             f"</th><th>source</th></tr>{rows}</table>")
+    return f'{head}<div class="rag-compare">{"".join(cols)}</div>{table}'
+
+
+def _move(a: int | None, b: int | None) -> str:
+    if b is None:
+        return '<span class="rag-marker down">only in A</span>'
+    if a is None:
+        return '<span class="rag-marker new">only in B</span>'
+    if a == b:
+        return '<span class="rag-marker same">=</span>'
+    return f'<span class="rag-marker {"up" if b < a else "down"}">{"↑" if b < a else "↓"}{abs(a - b)} in B</span>'
 
 
 CSS = """

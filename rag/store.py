@@ -23,6 +23,7 @@ Leaves out: embedding (``rag.embedding``) and ranking logic (``rag.pipeline``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ import numpy as np
 from rag.errors import IncompatibleCollectionError, StoreError, brief
 from rag.types import Chunk, DocumentInfo, origin_of
 
+log = logging.getLogger(__name__)
 MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
 _FIELDS = ["id", "text", "source", "heading", "doc"]
@@ -150,6 +152,8 @@ class MilvusStore:
             return 0
         model, dim = self.recorded()
         dim = dim or next(f["params"]["dim"] for f in desc["fields"] if f["name"] == "vector")
+        log.info("collection %r was made before documents were units: copying its chunks into the new schema "
+                 "(nothing is embedded again)", self.collection)
         copy = self.with_collection(self.collection + UPGRADE_SUFFIX)
         copy.drop()  # a copy a crash left half done
         copy._create_with_fallback(dim)
@@ -167,6 +171,7 @@ class MilvusStore:
         copy._record(model or "", dim, {UPGRADED_KEY: "1"})  # complete: from here on the copy is the collection
         self._call("drop", self.client.drop_collection, self.collection)
         self._finish_upgrade()
+        log.info("collection %r upgraded: %d chunks copied", self.collection, copied)
         return copied
 
     def _finish_upgrade(self) -> bool:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+FIRST_STAGES = ("dense", "bm25", "hybrid")  # how a question's candidates are found
 _FRAGMENT = re.compile(r"#(?:page|slide)=(\d+)$")
 
 
@@ -209,3 +210,64 @@ class PassageView:
     cut_before: int = 0  # characters of the page left out before ``before`` (a very long document)
     cut_after: int = 0
     kept: bool = True  # false: no text was kept for this document (ingested before texts were kept)
+
+
+SETUP_KEYS = ("stage", "candidates", "top_k", "rerank", "query_instruction", "rerank_instruction", "sources")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One retrieval setup, as the Compare view, ``rag compare`` and ``/compare`` take it: the first stage
+    ("dense", "bm25" or "hybrid"), its candidates N, reranking on or off, the top-k kept, both instructions, and the
+    documents searched (empty: all). ``rag.compare.setup`` fills the keys left out from the settings."""
+
+    stage: str
+    candidates: int
+    top_k: int
+    rerank: bool
+    query_instruction: str
+    rerank_instruction: str
+    sources: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "sources": list(self.sources)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One question through two setups. ``shared`` names what B took from A instead of computing it again
+    ("first stage", "rerank"); ``overlap`` is |top-k(A) ∩ top-k(B)| / k over the final rankings (reranked when
+    reranking is on, else the first stage's), k the larger of the two top-k."""
+
+    question: str
+    a: Retrieval
+    b: Retrieval
+    setup_a: Setup
+    setup_b: Setup
+    shared: tuple[str, ...] = ()
+
+    @staticmethod
+    def final(r: Retrieval) -> tuple[Hit, ...]:
+        """A retrieval's final top-k: the reranked one when it was reranked, else the first stage's."""
+        return r.passages
+
+    @property
+    def overlap(self) -> float:
+        a, b = {h.id for h in self.final(self.a)}, {h.id for h in self.final(self.b)}
+        k = max(self.a.top_k, self.b.top_k)
+        return len(a & b) / k if k else 0.0
+
+    def moves(self) -> list[tuple[Hit, int | None, int | None]]:
+        """Every passage of either final top-k with its rank in A and in B (None: not in that top-k), in A's
+        order, then B's own."""
+        rank_a = {h.id: i for i, h in enumerate(self.final(self.a), 1)}
+        rank_b = {h.id: i for i, h in enumerate(self.final(self.b), 1)}
+        hits = {h.id: h for h in (*self.final(self.a), *self.final(self.b))}
+        return [(h, rank_a.get(i), rank_b.get(i)) for i, h in hits.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        def side(r: Retrieval, s: Setup, shared: tuple[str, ...]) -> dict[str, Any]:
+            return {**r.to_dict(), "setup": s.to_dict(), "shared": list(shared)}
+
+        return {"question": self.question, "a": side(self.a, self.setup_a, ()),
+                "b": side(self.b, self.setup_b, self.shared), "overlap": round(self.overlap, 4)}

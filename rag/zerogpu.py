@@ -327,11 +327,12 @@ class ZeroGPUPipeline(Pipeline):
         rerank_instruction: str | None = None,
         hybrid: bool | None = None,
         sources: Sequence[str] = (),
+        stage: str | None = None,
     ) -> Iterator[Retrieval]:
         """``Pipeline.retrieve_steps`` in one GPU call. Refused: the dense results, embedded on the CPU, with a
         notice that says why they are not reranked."""
         options = dict(candidates=candidates, top_k=top_k, query_instruction=query_instruction,
-                       rerank_instruction=rerank_instruction, hybrid=hybrid, sources=tuple(sources))
+                       rerank_instruction=rerank_instruction, hybrid=hybrid, sources=tuple(sources), stage=stage)
         first: Retrieval | None = None
         try:
             steps = _gpu("retrieve")(self._key, self._searcher.register(self.store), self._searcher.address,
@@ -350,6 +351,7 @@ class ZeroGPUPipeline(Pipeline):
             log.warning("no GPU for a question: %s", _why(exc))
         if first is None:
             cpu = Pipeline(self.settings, self.cpu_embedder(), self.raw_reranker, self.store, self.generator)
-            first = cpu.dense(question, candidates, query_instruction, top_k, hybrid, sources)
+            first = (cpu.dense(question, candidates, query_instruction, top_k, hybrid, sources) if stage is None
+                     else cpu.first_stage(question, stage, candidates, query_instruction, top_k, sources))
             yield first
         yield dataclasses.replace(first, reranked_all=(), notice=notice)

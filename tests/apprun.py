@@ -94,3 +94,13 @@ def wait_for_line(path: Path, pattern: str, proc: subprocess.Popen, seconds: flo
             break
         time.sleep(0.05)
     raise AssertionError(f"{pattern!r} did not appear in {path}:\n{stacks_and_log(proc)}")
+
+
+def sign_in(browser, url: str, user: str, password: str):  # noqa: ANN001, ANN201 - Playwright's Browser and Page
+    """A new browser context's page, signed in to the app's login form (RAG_AUTH) as ``user``."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(url)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    return page

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import pytest
-from apprun import start_app, stop
+from apprun import sign_in, start_app, stop
 from openai_server import FakeOpenAI
 
 from app import access_note, current_user, may_change_index
@@ -132,11 +132,7 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
 
 
 def signed_in(browser, url: str, user: str, password: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(url)
-    page.get_by_label("username").fill(user)
-    page.get_by_label("password").fill(password)
-    page.get_by_role("button", name="Login").click()
+    page = sign_in(browser, url, user, password)
     page.get_by_role("tab", name="Documents").click()
     page.locator("#stats").get_by_text("chunks in collection").wait_for(timeout=30000)
     page.locator("#access").get_by_text(user).wait_for(timeout=30000)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apprun import start_app, stop
+from apprun import sign_in, start_app, stop
 from openai_server import FakeOpenAI, Reply
 
 from rag.settings import ROOT
@@ -251,10 +251,6 @@ def test_signed_in_users_keep_their_chats_on_the_server_apart(browser, llm, tiny
 
 
 def signed_in(browser, url: str, user: str, password: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(url)
-    page.get_by_label("username").fill(user)
-    page.get_by_label("password").fill(password)
-    page.get_by_role("button", name="Login").click()
+    page = sign_in(browser, url, user, password)
     page.locator("#chats-note").get_by_text(user).wait_for(timeout=30000)
     return page

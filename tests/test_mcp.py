@@ -53,7 +53,7 @@ def test_an_mcp_client_lists_and_calls_search_and_ask_behind_the_login(tiny_mode
 
             # bob is no admin: he may search, ask and list, and no tool can change the index
             by_name = {t.name: t for t in tools}
-            assert set(by_name) == {"search", "ask", "documents"}
+            assert set(by_name) == {"search", "ask", "documents", "compare"}
             assert "documents tool" in json.dumps(by_name["search"].inputSchema)  # how to find the names
             names = [d["source"] for d in ast.literal_eval(listed.content[0].text)["documents"]]
             assert "milvus_faq/performance_faq.md" in names and len(names) == 5
