@@ -173,7 +173,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
-    viewer = PassageViewer(pipeline)
+    viewer, compare_viewer = PassageViewer(pipeline), PassageViewer(pipeline)  # Ask's and Compare's
     compare_tab = CompareTab(settings, pipeline, library)
     ask_marks = MarksPanel(compare_tab.marks, prefix="ask-")
 
@@ -285,6 +285,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
         with gr.Tab("Compare"):
             compare_tab.build()
+            compare_viewer.build("compare-passage")  # a card of either setup opens its passage here
         with gr.Tab("Documents"):
             documents_tab.build()
         with gr.Tab("Evaluate"):
@@ -316,6 +317,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                              [ask_marks.download, marked], api_visibility="private", queue=False)
         documents_tab.wire(demo, scope)
         viewer.wire(comparison)
+        compare_viewer.wire(compare_tab.result)
         compare_tab.wire(demo)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",

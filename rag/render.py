@@ -395,8 +395,8 @@ def passage_html(view: PassageView | None, image: str = "", image_note: str = ""
 
 
 CSS += """
-#comparison .rag-card { cursor: pointer; }
-#comparison .rag-card:hover { border-color: var(--color-accent); }
+#comparison .rag-card, #comparison-ab .rag-card { cursor: pointer; }
+#comparison .rag-card:hover, #comparison-ab .rag-card:hover { border-color: var(--color-accent); }
 .rag-passage { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px;
   scroll-margin-top: 12px; }
 .rag-passage-head { font-size: 0.85rem; margin-bottom: 6px; } .rag-passage-doc { font-weight: 600; }

@@ -118,8 +118,9 @@ class PassageViewer:
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
-    def build(self) -> gr.HTML:
-        self.panel = gr.HTML(render.passage_html(None), elem_id="passage", js_on_load=SCROLL_JS)
+    def build(self, elem_id: str = "passage") -> gr.HTML:
+        """The viewer panel, where it is called; one per tab (``elem_id`` tells them apart)."""
+        self.panel = gr.HTML(render.passage_html(None), elem_id=elem_id, js_on_load=SCROLL_JS)
         return self.panel
 
     def wire(self, *panels: gr.HTML) -> None:

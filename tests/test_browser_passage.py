@@ -1,6 +1,7 @@
 """The document view in a real browser (Chromium, tiny models, the loopback LLM): a card clicked opens its passage
 in its document, highlighted and scrolled into view; a citation [n] in the answer opens the n-th reranked passage;
-a PDF's passage shows its page number and the page's image. Screenshots under screenshots/."""
+a PDF's passage shows its page number and the page's image; a card of the Compare tab opens its passage in that
+tab's viewer. Screenshots under screenshots/."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ SHOTS = ROOT / "screenshots"
 pytestmark = pytest.mark.slow
 
 # the <mark> is visible: inside the window and inside its scrolling text box
-IN_VIEW = """() => {
-  const m = document.querySelector('#passage #passage-mark');
-  const box = document.querySelector('#passage .rag-passage-scroll');
+IN_VIEW = """(viewer) => {
+  const m = document.querySelector(`#${viewer || 'passage'} #passage-mark`);
+  const box = document.querySelector(`#${viewer || 'passage'} .rag-passage-scroll`);
   if (!m) return false;
   const r = m.getBoundingClientRect(), b = box.getBoundingClientRect();
   return r.top >= 0 && r.top < window.innerHeight && r.top >= b.top - 1 && r.top < b.bottom;
@@ -38,12 +39,12 @@ CITATION = """(n) => {  // the middle of the first "[n]" in the chat's answer, i
 }"""
 
 
-def opened(page, text: str) -> str:
-    """Wait for the viewer to hold ``text`` in its highlight, scrolled into view; its inner text."""
-    page.wait_for_function("(t) => (document.querySelector('#passage #passage-mark') || {}).innerText?.includes(t)",
-                           arg=text, timeout=30000)
-    page.wait_for_function(IN_VIEW, timeout=10000)
-    return page.locator("#passage").inner_text()
+def opened(page, text: str, viewer: str = "passage") -> str:
+    """Wait for the viewer ``#viewer`` to hold ``text`` in its highlight, scrolled into view; its inner text."""
+    page.wait_for_function("([v, t]) => (document.querySelector(`#${v} #passage-mark`) || {}).innerText?.includes(t)",
+                           arg=[viewer, text], timeout=30000)
+    page.wait_for_function(IN_VIEW, arg=viewer, timeout=10000)
+    return page.locator(f"#{viewer}").inner_text()
 
 
 def test_a_card_and_a_citation_open_the_passage_in_its_document(browser, tiny_models, faq_dir, tmp_path) -> None:
@@ -108,5 +109,17 @@ def test_a_card_and_a_citation_open_the_passage_in_its_document(browser, tiny_mo
             assert page.evaluate("window.pwned") is None
             assert page.locator("#passage script, #passage a, #passage iframe").count() == 0
             assert page.locator("#passage img").count() == 0
+
+            page.get_by_role("tab", name="Compare").click()  # the Compare tab's cards open theirs in its own viewer
+            page.locator("#b-stage").get_by_text("hybrid", exact=True).click()
+            page.locator("#compare-question textarea").fill("How long is customer data kept?")
+            page.locator("#compare").click()
+            page.locator("#overlap").wait_for(timeout=60000)
+            card = page.locator("#setup-b .rag-card").first
+            heading = card.locator(".rag-heading").inner_text()
+            card.locator(".rag-snippet").click()
+            text = opened(page, card.locator(".rag-snippet").inner_text().split()[0], "compare-passage")
+            assert heading in text or heading == "(no heading)"
+            page.screenshot(path=str(SHOTS / "passage-compare.png"))
         finally:
             stop(proc)
