@@ -10,8 +10,8 @@ components made with ``js_on_load=CARD_CLICK_JS``, whose cards are ``rag.render`
 
 How a click reaches the server: Gradio 6's ``gr.HTML`` runs ``js_on_load`` with a ``trigger`` function, so the
 panel's own ``click`` event carries ``{"passage": chunk id}`` (``gr.EventData``); only the id comes from the
-browser, and the chunk is read from the store by it. The panel scrolls its ``<mark>`` into view after each update
-(``watch('value', ...)``).
+browser, and the chunk is read from the store by it (``MilvusStore.chunks`` looks up only ids of our form). The
+panel scrolls its ``<mark>`` into view after each update (``watch('value', ...)``).
 
 Leaves out: finding the passage in the text (``rag.texts``), the HTML itself (``rag.render.passage_html``).
 """

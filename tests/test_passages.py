@@ -12,6 +12,7 @@ import pytest
 from test_web import site  # noqa: F401 (the loopback HTTP server, a fixture)
 
 from rag import render
+from rag.errors import RAGError
 from rag.library import Library
 from rag.pageimage import PageImageError, render_page
 from rag.pipeline import Pipeline
@@ -155,6 +156,11 @@ def test_texts_kept_on_ingest_shown_highlighted_and_removed_with_the_document(li
     assert png.startswith(b"\x89PNG") and png == render_page(texts.pdf("paper.pdf"), 2, passage=marked(html))
     assert yellow(png) > 200 and yellow(render_page(texts.pdf("paper.pdf"), 2)) == 0  # the passage marked on it
 
+    store = library.pipeline.store  # an id from the browser is looked up only if it has the form of one
+    assert [c.id for c in store.chunks([hit.id])] == [hit.id]
+    assert store.chunks([f"{hit.id}'] or id != ['", "x' or 'a'=='a", ""]) == []
+    with pytest.raises(RAGError, match="no longer in the index"):
+        passage_by_id(library.pipeline, "' or id != '")
     library.remove(["paper.pdf"])
     assert texts.load("paper.pdf") is None and texts.pdf("paper.pdf") is None and texts.load("guide.md")
     guide.write_text(DOC.replace("thirty", "ninety"))  # replaced: the new text is kept
