@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.types import Document, DocumentText, PassageView, origin_of
+from rag.types import Document, DocumentText, PassageView
 
 CONTEXT_CHARS = 20_000  # text shown before and after a passage; the rest of a very long page is left out
 _PAGE = re.compile(r"#(?:page|slide)=(\d+)$")
@@ -121,9 +121,7 @@ def locate(kept: DocumentText | None, document: str, source: str, chunk_text: st
     if kept is None:
         return PassageView(document, source, chunk_text, page=page, found=False, kept=False)
     texts = dict(kept.pages)
-    candidates = [texts[source]] if source in texts else [t for _, t in kept.pages]
-    if source not in texts and origin_of(source) == source and len(kept.pages) == 1:
-        candidates = [kept.pages[0][1]]
+    candidates = [texts[source]] if source in texts else [t for _, t in kept.pages]  # else: every page, in order
     for text in candidates:
         span = _span(text, body.strip(), heading) if body.strip() else None
         if span:
