@@ -5,7 +5,8 @@ GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio reads itself). Handlers ar
 the library, and format with ``rag.render``. Named API endpoints: ``/search`` (both rankings), ``/ask`` (an
 answer with its sources), both with an optional ``sources`` (document names) to search in, and ``/documents``
 (the list of documents); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
-docstrings. The Documents tab is ``rag.ui_documents``. The Evaluate tab scores a labelled set through the same
+docstrings. The Documents tab is ``rag.ui_documents``; a card or a citation [n] opens its passage in its document
+(``rag.ui_passage``). The Evaluate tab scores a labelled set through the same
 pipeline (``rag.evaluation``).
 """
 
@@ -42,6 +43,7 @@ from rag.types import Retrieval  # noqa: E402
 from rag.ui_chats import build_chat_history  # noqa: E402
 from rag.ui_compare import CompareTab, MarksPanel  # noqa: E402
 from rag.ui_documents import PROGRESS, DocumentsTab  # noqa: E402
+from rag.ui_passage import CARD_CLICK_JS, PassageViewer  # noqa: E402
 
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
 EVAL_SET = ROOT / "config" / "eval" / "milvus_faq.csv"  # paraphrased questions about the default corpus
@@ -171,6 +173,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
     documents_tab = DocumentsTab(settings, library)
+    viewer, compare_viewer = PassageViewer(pipeline), PassageViewer(pipeline)  # Ask's and Compare's
     compare_tab = CompareTab(settings, pipeline, library)
     ask_marks = MarksPanel(compare_tab.marks, prefix="ask-")
 
@@ -265,7 +268,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                     timings = gr.HTML(render.timings([]), elem_id="timings")
                     chats = build_chat_history(settings, chatbot, current_user)  # kept chats: rag.ui_chats
                 with gr.Column(scale=6, min_width=420):
-                    comparison = gr.HTML(render.comparison(None), elem_id="comparison")
+                    comparison = gr.HTML(render.comparison(None), elem_id="comparison", js_on_load=CARD_CLICK_JS)
+                    viewer.build()  # a card or a citation [n] opens its passage here (rag.ui_passage)
                     chart = gr.HTML("", elem_id="chart")
                     with gr.Accordion("Mark passages relevant or not (they become an evaluation)", open=False):
                         ask_marks.build()
@@ -281,6 +285,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
                 rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
         with gr.Tab("Compare"):
             compare_tab.build()
+            compare_viewer.build("compare-passage")  # a card of either setup opens its passage here
         with gr.Tab("Documents"):
             documents_tab.build()
         with gr.Tab("Evaluate"):
@@ -311,6 +316,8 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         ask_marks.save.click(ask_marks.mark_retrieval, [last, ask_marks.passage, ask_marks.verdict],
                              [ask_marks.download, marked], api_visibility="private", queue=False)
         documents_tab.wire(demo, scope)
+        viewer.wire(comparison)
+        compare_viewer.wire(compare_tab.result)
         compare_tab.wire(demo)
         eval_run.click(run_evaluation, [eval_path, eval_file, eval_split, eval_limit, eval_lang],
                        [eval_metrics, eval_changes], api_visibility="private", concurrency_id="evaluate",

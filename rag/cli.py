@@ -427,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"documents": [{"source", "chunks", ...}]}')
     p.set_defaults(func=cmd_documents)
 
-    p = sub.add_parser("remove", help="remove documents by name: their chunks, kept upload and URL")
+    p = sub.add_parser("remove", help="remove documents by name: their chunks, kept text, kept upload and URL")
     p.add_argument("names", nargs="+", metavar="NAME", help="document names, as `python -m rag documents` lists them")
     p.add_argument("--json", action="store_true", help='print {"removed": [{"source", "chunks"}], "unknown": [...]}')
     p.set_defaults(func=cmd_remove)

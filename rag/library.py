@@ -6,8 +6,9 @@ are named by their file name (a zip's files by ``zipname/path``), kept under ``d
 and added web pages' URLs in ``data_dir/urls.txt``, so that a rebuild loses nothing. Adding a document whose name is
 already indexed replaces it (``Pipeline.ingest``). An upload is staged under ``data_dir/incoming`` while it is
 indexed, and only the files that were indexed replace the kept ones, so a bad file never costs the good version.
-Removing a document removes its chunks, its kept upload and its URL; a removed document of the default corpus is
-written to ``data_dir/removed.json``, which first start and rebuild skip. One library job runs at a time.
+Removing a document removes its chunks, its kept text (``rag.texts``), its kept upload and its URL; a removed
+document of the default corpus is written to ``data_dir/removed.json``, which first start and rebuild skip. One
+library job runs at a time.
 
 Before each indexing job the job (``IndexJob``) is written to ``data_dir/pending-ingest.json`` and removed when it
 ends; a start that finds the file (the app was killed mid-job) runs it again, which embeds only what is missing and
@@ -261,6 +262,7 @@ class Library:
         with self._job:
             self._listed = None
             removed = self.pipeline.store.delete_documents(names)
+            self.pipeline.texts.remove(list(removed))
             unknown = tuple(n for n in names if n not in removed)
             if not removed:
                 raise UnknownDocumentError(
@@ -297,6 +299,7 @@ class Library:
         """Drop the collection. Uploaded files stay on disk for a rebuild."""
         with self._job:
             self.pipeline.store.drop()
+            self.pipeline.texts.clear()
             self._listed = None
 
     def rebuild(self, progress: Progress | None = None) -> IngestReport:
@@ -310,6 +313,7 @@ class Library:
             self.busy = True
             try:
                 self.pipeline.store.drop()
+                self.pipeline.texts.clear()
                 return self._run(IndexJob(tuple(paths), (*default.roots, str(self.uploads))), progress)
             finally:
                 self.busy = False

@@ -14,6 +14,7 @@ pipeline safely. The app and the CLI only format what this returns.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,7 +28,20 @@ from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import MAX_NAME, MilvusStore
-from rag.types import FIRST_STAGES, Chunk, DocumentChange, Hit, IngestReport, Retrieval, SkippedFile, Timings
+from rag.texts import Texts
+from rag.types import (
+    FIRST_STAGES,
+    Chunk,
+    Document,
+    DocumentChange,
+    Hit,
+    IngestReport,
+    Retrieval,
+    SkippedFile,
+    Timings,
+)
+
+log = logging.getLogger(__name__)
 
 
 def model_id(name: str) -> str:
@@ -98,6 +112,11 @@ class Pipeline:
             return self._reranker
 
     @property
+    def texts(self) -> Texts:
+        """The converted texts kept for this collection's documents (``rag.texts``)."""
+        return Texts(self.settings.data_dir, self.settings.collection)
+
+    @property
     def model_id(self) -> str:
         return model_id(self.settings.embedding_model)
 
@@ -140,12 +159,14 @@ class Pipeline:
         if stale:  # only now: the new version is stored
             self.store.delete_ids(stale)
             self.store.flush()
+        self._keep_texts(named)
         changes = tuple(
             DocumentChange(name, "added" if name not in before else "unchanged" if before[name] == ids else "replaced",
                            len(ids))
             for name, ids in wanted.items()
         )
         removed = self._sync(paths, roots, set(wanted)) if sync else ()
+        self.texts.remove(removed)
         return IngestReport(
             files=len({d.origin for d, _ in named}),
             chunks_added=added,
@@ -155,6 +176,20 @@ class Pipeline:
             documents=changes,
             removed=removed,
         )
+
+    def _keep_texts(self, named: Sequence[tuple[Document, str]]) -> None:
+        """Keep each document's converted text, and a copy of it if it is a PDF file, for the document view."""
+        pages: dict[str, list[Document]] = {}
+        for d, name in named:
+            pages.setdefault(name, []).append(d)
+        texts = self.texts
+        for name, docs in pages.items():
+            origin = docs[0].origin
+            pdf = origin if origin.lower().endswith(".pdf") and Path(origin).is_file() else None
+            try:
+                texts.save(name, docs, pdf)
+            except OSError as exc:  # the index is what matters; the view then says no text was kept
+                log.warning("could not keep the text of %s for the document view (%s); check RAG_DATA_DIR", name, exc)
 
     def _sync(self, paths: Sequence[str], roots: Sequence[str | Path], loaded: set[str]) -> tuple[str, ...]:
         """Remove the stored documents under the folders among ``paths`` whose files are gone (a file still there

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from rag.marks import hit_key
-from rag.types import Comparison, DocumentInfo, Hit, Retrieval
+from rag.types import Comparison, DocumentInfo, Hit, PassageView, Retrieval
 
 if TYPE_CHECKING:
     from rag.evaluation import Change, EvalReport
@@ -353,4 +353,60 @@ CSS = """
   border-bottom: 1px solid var(--border-color-primary); }
 .rag-doc-name { word-break: break-all; }
 @media (max-width: 900px) { .rag-compare { grid-template-columns: 1fr; } }
+"""
+
+
+def passage_html(view: PassageView | None, image: str = "", image_note: str = "") -> str:
+    """A passage in its document (``rag.texts.locate``): the document's name and page, its text as converted (the
+    Markdown source, escaped, not rendered) with the passage in a ``<mark id="passage-mark">`` between the text
+    before and after it, and beside it the page's image when ``image`` (a ``data:image/png;base64,`` URI made by
+    ``rag.ui_passage``) is given, or why not (``image_note``)."""
+    if view is None:
+        return ('<div class="rag-empty" id="passage-view">Click a card, or a citation [n] in the answer, to open the '
+                "passage in its document.</div>")
+    unit = "slide" if "#slide=" in view.source else "page"
+    page = f" · {unit} {view.page}" if view.page else ""
+    head = (f'<div class="rag-passage-head"><span class="rag-passage-doc">{escape(view.document)}</span>{page}'
+            f'<span class="rag-source" title="{escape(view.source)}"> · {escape(short_source(view.source))}</span>'
+            "</div>")
+    note = ""
+    if not view.kept:
+        note = ("No text was kept for this document (it was indexed before texts were kept); add it again or "
+                "rebuild the index to see it in its document. The passage alone:")
+    elif not view.found:
+        note = "The passage was not found in the document's kept text (was it changed since?). The passage alone:"
+    cut_before = (f'<span class="rag-passage-cut">[… {view.cut_before:,} characters before …]</span>\n'
+                  if view.cut_before else "")
+    cut_after = (f'\n<span class="rag-passage-cut">[… {view.cut_after:,} characters after …]</span>'
+                 if view.cut_after else "")
+    text = (f'<pre class="rag-doc-text" id="passage-text">{cut_before}{escape(view.before)}'
+            f'<mark id="passage-mark" class="rag-passage-mark">{escape(view.passage)}</mark>'
+            f"{escape(view.after)}{cut_after}</pre>")
+    figure = ""
+    if image.startswith("data:image/png;base64,") and all(c.isalnum() or c in "+/=" for c in image[22:]):
+        figure = (f'<figure class="rag-page-image" id="passage-page"><img src="{image}" '
+                  f'alt="page {view.page} of {escape(view.document)}"><figcaption>Page {view.page}</figcaption>'
+                  "</figure>")
+    elif image_note:
+        figure = f'<div class="rag-passage-note" id="passage-page-note">{escape(image_note)}</div>'
+    notice = f'<div class="rag-passage-note">{note}</div>' if note else ""
+    return (f'<div class="rag-passage" id="passage-view">{head}{notice}<div class="rag-passage-body">'
+            f'<div class="rag-passage-scroll">{text}</div>{figure}</div></div>')
+
+
+CSS += """
+#comparison .rag-card, #comparison-ab .rag-card { cursor: pointer; }
+#comparison .rag-card:hover, #comparison-ab .rag-card:hover { border-color: var(--color-accent); }
+.rag-passage { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 8px 10px;
+  scroll-margin-top: 12px; }
+.rag-passage-head { font-size: 0.85rem; margin-bottom: 6px; } .rag-passage-doc { font-weight: 600; }
+.rag-passage-body { display: flex; gap: 10px; align-items: flex-start; }
+.rag-passage-scroll { flex: 3; max-height: 520px; overflow: auto; min-width: 0; }
+.rag-doc-text { white-space: pre-wrap; word-break: break-word; font-size: 0.8rem; margin: 0; }
+.rag-passage-mark { background: #fde68a; color: #111827; scroll-margin: 40px; padding: 1px 0; }
+.rag-passage-cut, .rag-passage-note { opacity: 0.7; font-size: 0.8rem; }
+.rag-page-image { flex: 3; margin: 0; min-width: 0; } .rag-page-image img { width: 100%;
+  border: 1px solid var(--border-color-primary); }
+.rag-page-image figcaption { font-size: 0.75rem; opacity: 0.7; text-align: center; }
+@media (max-width: 900px) { .rag-passage-body { flex-direction: column; } }
 """

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
 _FIELDS = ["id", "text", "source", "heading", "doc"]
+_SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")  # what a chunk id looks like (a hash, or an evaluation corpus id)
 _DOC_FIELDS = ["doc", "source", "chars", "added", "added_by"]  # what documents() reads: no text, no vectors
 _MAX_TEXT = 65535
 MAX_NAME = 8192  # the longest document name the ``doc`` field holds
@@ -268,6 +270,16 @@ class MilvusStore:
                               output_fields=["id"])
             found.update(r["id"] for r in rows)
         return found
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """The stored chunks with these ids. pymilvus's ``get`` puts the ids into an expression unescaped
+        (``id in ['...']``), so an id that comes from a browser must look like one of ours (letters, digits, ``-``,
+        ``_``); any other is not looked up."""
+        ids = [i for i in ids[:1000] if _SAFE_ID.fullmatch(i)]
+        if not ids or not self.exists():
+            return []
+        rows = self._call("read", self.client.get, self.collection, ids=ids, output_fields=_FIELDS)
+        return [_chunk(r) for r in rows]
 
     def insert(self, chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str = "") -> None:
         """Add chunks (upsert by id, so a repeat after a crash leaves no duplicate), stamped with the time and

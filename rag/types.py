@@ -183,6 +183,35 @@ class DocumentInfo:
                 "added_by": self.added_by}
 
 
+@dataclass(frozen=True)
+class DocumentText:
+    """A document's text as it was converted when it was ingested (``rag.texts`` keeps it): each page's source
+    (``name``, or ``name#page=N`` for a PDF's page) with its Markdown, and whether a copy of the PDF was kept (for
+    the page's image)."""
+
+    name: str
+    pages: tuple[tuple[str, str], ...]  # (source, text) in order
+    pdf: bool = False
+
+
+@dataclass(frozen=True)
+class PassageView:
+    """A passage in its document: the text before it, the passage, the text after it (all as kept, unescaped), and
+    where it lies. ``found`` is false when the passage is not in the kept text (then ``passage`` is the chunk's text
+    and ``before``/``after`` are empty)."""
+
+    document: str
+    source: str
+    passage: str
+    before: str = ""
+    after: str = ""
+    page: int | None = None  # the PDF page (or slide) the passage is on
+    found: bool = True
+    cut_before: int = 0  # characters of the page left out before ``before`` (a very long document)
+    cut_after: int = 0
+    kept: bool = True  # false: no text was kept for this document (ingested before texts were kept)
+
+
 SETUP_KEYS = ("stage", "candidates", "top_k", "rerank", "query_instruction", "rerank_instruction", "sources")
 
 

@@ -27,6 +27,7 @@ from rag.marks import Marks
 from rag.pipeline import Pipeline
 from rag.settings import Settings
 from rag.types import FIRST_STAGES, Comparison, Hit, Retrieval
+from rag.ui_passage import CARD_CLICK_JS
 
 VERDICTS = {"relevant": True, "not relevant": False, "unmark": None}
 
@@ -177,7 +178,7 @@ class CompareTab:
                         gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, elem_id=f"{side}-sources",
                                     label="Search in (empty: all documents)"),
                     ]
-        self.result = gr.HTML(render.compare_view(None), elem_id="comparison-ab")
+        self.result = gr.HTML(render.compare_view(None), elem_id="comparison-ab", js_on_load=CARD_CLICK_JS)
         self.found = gr.State(None)
         self.panel.build()
 
