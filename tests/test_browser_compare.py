@@ -64,7 +64,11 @@ def test_compare_mark_and_score_in_the_browser(browser, tiny_models, faq_dir, tm
             page.locator("#ask").click()
             page.wait_for_function("document.querySelectorAll('#rerank-col .rag-card').length === 3 && "
                                    "!document.querySelector('#rerank-col .rag-pending')", timeout=60000)
+            page.wait_for_function("/total [0-9.]+ s/.test(document.querySelector('#timings').innerText)",
+                               timeout=60000)  # the answer is complete: the passages to mark follow it
             page.get_by_role("button", name="Mark passages relevant or not").click()
+            page.locator("#ask-mark-choice input").click()
+            page.locator("ul.options li, [role=option]").first.wait_for(timeout=30000)
             box = page.locator("#ask-mark-choice input")
             box.click()
             box.press("ArrowDown")
