@@ -72,7 +72,8 @@ class Pipeline:
         self.settings = settings
         self._embedder = embedder
         self._reranker = reranker
-        self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token)
+        self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token,
+                                          analyzer=settings.analyzer)
         self.generator = generator or Generator(settings)
         self._lock = threading.RLock()  # one model call at a time; torch already uses every core
         self._origin: Pipeline | None = None  # the pipeline a with_collection() view takes its models from
@@ -354,6 +355,8 @@ class Pipeline:
             "reranker_model": self.settings.reranker_model,
             "collection_model": model,
             "dimension": dim,
+            "analyzer": self.settings.analyzer,  # what RAG_ANALYZER gives a new collection
+            "collection_analyzer": self.store.recorded_analyzer() if exists else None,
             "uri": self.settings.milvus_uri,
             "device": pick_device(self.settings.device),
         }
