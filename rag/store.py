@@ -10,7 +10,9 @@ The BM25 analyzer is chosen when a collection is made (``analyzer``, RAG_ANALYZE
 ``standard`` (Lite's lower-cased ``\\w+`` words with English stop words; a server's ``english``) or ``jieba``
 (Chinese words by jieba, English words whole; a server's ``chinese``, which is jieba plus a filter that drops
 punctuation). Milvus fixes a field's analyzer at creation, so adding documents to a collection built with another
-analyzer is refused, with the rebuild it needs; a collection made before the record is ``standard``.
+analyzer is refused, with the rebuild it needs, when the analyzer was chosen (``fixed``); a collection made before
+the record is ``standard``. Left to the default (RAG_ANALYZER empty), a new collection gets ``jieba`` and an
+existing one keeps its own.
 
 Documents are units: ``documents()`` lists them, ``document_ids`` and ``delete_documents`` find and remove their
 chunks, and every search takes ``sources``, a list of document names that its candidates must come from. The one
@@ -45,6 +47,7 @@ MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
 ANALYZER_KEY = "rag.analyzer"
 ANALYZERS = ("standard", "jieba")
+DEFAULT_ANALYZER = "jieba"  # what a new collection gets when RAG_ANALYZER is empty (README: Chinese documents)
 _FIELDS = ["id", "text", "source", "heading", "doc"]
 _DOC_FIELDS = ["doc", "source", "chars", "added", "added_by"]  # what documents() reads: no text, no vectors
 _MAX_TEXT = 65535
@@ -64,13 +67,15 @@ class MilvusStore:
     """A collection of chunks with their embeddings."""
 
     def __init__(
-        self, uri: str, collection: str, token: str = "", timeout: float = 10.0, analyzer: str = "standard"
+        self, uri: str, collection: str, token: str = "", timeout: float = 10.0, analyzer: str = "standard",
+        fixed: bool = True,
     ) -> None:
         if analyzer not in ANALYZERS:
             raise StoreError(f"Unknown BM25 analyzer {analyzer!r}: set RAG_ANALYZER to one of {', '.join(ANALYZERS)}.")
         self.uri = uri
         self.collection = collection
         self.analyzer = analyzer  # the BM25 analyzer a collection made by ensure() gets
+        self.fixed = fixed  # True: ensure() refuses a collection built with another analyzer; False: any is used
         self.token = token
         self.timeout = timeout
         self._client: Any = None
@@ -91,7 +96,7 @@ class MilvusStore:
 
         They share the client: closing this view leaves it open; closing the original closes it.
         """
-        other = MilvusStore(self.uri, collection, self.token, self.timeout, self.analyzer)
+        other = MilvusStore(self.uri, collection, self.token, self.timeout, self.analyzer, self.fixed)
         other._client, other._owner = self.client, False
         return other
 
@@ -240,9 +245,10 @@ class MilvusStore:
     def ensure(self, model: str, dim: int) -> None:
         """Create the collection when it is missing; otherwise check it matches ``model`` and ``dim``."""
         if self.exists():
-            self.check_analyzer()
+            if self.fixed:
+                self.check_analyzer()
             if self.check(model, dim) is None:  # a process killed between creating and recording: record it now
-                self._record(model, dim)
+                self._record(model, dim, analyzer=self.recorded_analyzer())
             return
         self._create_with_fallback(dim)
         self._record(model, dim)
@@ -266,12 +272,13 @@ class MilvusStore:
                 if i == len(choices) - 1:
                     raise
 
-    def _record(self, model: str, dim: int, extra: dict[str, str] | None = None) -> None:
+    def _record(self, model: str, dim: int, extra: dict[str, str] | None = None, analyzer: str = "") -> None:
+        """Record the model, dimension and analyzer (``self.analyzer`` unless the collection's own is given)."""
         self._call(
             "record the model",
             self.client.alter_collection_properties,
             self.collection,
-            properties={MODEL_KEY: model, DIM_KEY: str(dim), ANALYZER_KEY: self.analyzer, **(extra or {})},
+            properties={MODEL_KEY: model, DIM_KEY: str(dim), ANALYZER_KEY: analyzer or self.analyzer, **(extra or {})},
         )
 
     def _create(self, dim: int, analyzer_params: dict[str, Any]) -> None:

@@ -88,7 +88,7 @@ def test_the_analyzer_is_recorded_shown_and_a_mix_refused(uri: str, make_setting
         assert "'jieba'" in message and "RAG_ANALYZER=jieba" in message and "RAG_COLLECTION" in message
         assert other.count() == len(TEXTS)  # nothing was changed
 
-        settings = make_settings(milvus_uri=uri, collection="zh_recorded", analyzer="standard")
+        settings = make_settings(milvus_uri=uri, collection="zh_recorded", analyzer="standard")  # chosen
         info = Pipeline(settings).info()
         assert (info["analyzer"], info["collection_analyzer"]) == ("standard", "jieba")
     finally:
@@ -197,3 +197,19 @@ def test_english_cuts_are_as_before() -> None:
     spans = _qwen_spans()
     for w in _windows(body, 40, 8, spans)[:-1]:
         assert w.endswith((".", ";")) and not w.endswith("SSE4.")
+
+
+def test_the_default_gives_a_new_collection_jieba_and_lets_an_old_one_keep_its_own(make_settings, tmp_path) -> None:
+    uri = str(tmp_path / "default.db")
+    new = Pipeline(make_settings(milvus_uri=uri, collection="new")).store
+    new.ensure("m", 4)
+    assert new.recorded_analyzer() == "jieba"
+    old = new.with_collection("old")
+    old._create(4, {"type": "standard"})  # made before the analyzer was a setting
+    old.ensure("m", 4)  # RAG_ANALYZER empty: it keeps its own, nothing refused
+    assert old.recorded_analyzer() == "standard"
+    chosen = Pipeline(make_settings(milvus_uri=uri, collection="old", analyzer="jieba"))
+    chosen.store._client, chosen.store._owner = new.client, False
+    with pytest.raises(IncompatibleCollectionError, match="RAG_ANALYZER=standard back"):
+        chosen.store.ensure("m", 4)
+    new.close()
