@@ -4,7 +4,14 @@ Improves on the tutorial's ``text.split("# ")``: each heading stays with its bod
 sections are dropped, front matter and HTML comments are removed, headings inside code fences are not split on,
 and a section longer than the token cap is cut into overlapping windows that each repeat the heading. A window
 starts and ends at a paragraph, line or sentence break where one lies within its budget (else between words),
-never inside a Markdown link or inline code, and a table or code block that fits in a window is not cut.
+never inside a Markdown link or inline code, and a table or code block that fits in a window is not cut. Chinese
+sentences end at ``。！？；`` and, having no spaces, are cut between words only where jieba sees a boundary
+(``rag.words``).
+
+An HTML heading in a Markdown file (``<h4 id="How-much-does-Milvus-cost">Milvus 的成本是多少？</h4>``, as the
+Milvus site's translated pages have them) is a heading too. Its ``id`` is kept as the anchor of its chunks'
+source (``product_faq.md#How-much-does-Milvus-cost``), and the HTML of such a page is read as text: paragraphs,
+list items and table rows on their own lines, ``<pre>`` as a code fence, ``<code>`` and links as Markdown.
 Chunk ids are a hash of the document's name and the chunk text, so ingesting the same files again adds nothing,
 and two documents that share a passage each keep their own copy of it.
 
@@ -23,12 +30,14 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import html
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from rag import convert, web
+from rag import words as words_module
 from rag.types import Chunk, Document, SkippedFile
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
@@ -42,6 +51,9 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 _FRONT_MATTER = re.compile(r"\A---\r?\n.*?\r?\n---\r?\n", re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _WORD = re.compile(r"\S+")
+_HTML_HEADING = re.compile(r"<h([1-6])\b([^>]*)>(.*?)</h\1\s*>", re.S | re.I)
+_HTML_ID = re.compile(r"""\bid\s*=\s*["']([^"']+)["']""")
+_ANCHOR_LINE = "\x00anchor:"  # a line that carries the id of the heading above it, between sections() steps
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -142,21 +154,77 @@ def load_documents(
 
 
 def sections(text: str, markdown: bool = True) -> list[tuple[str, str]]:
-    """Split into ``(heading, body)`` pairs at markdown headings outside code fences."""
+    """Split into ``(heading, body)`` pairs at markdown headings (and HTML ones) outside code fences."""
+    return [(h, body) for h, body, _ in anchored_sections(text, markdown)]
+
+
+def anchored_sections(text: str, markdown: bool = True) -> list[tuple[str, str, str]]:
+    """``sections`` with each heading's anchor: ``(heading, body, anchor)``, the anchor being the ``id`` of an
+    HTML heading (empty for a Markdown one)."""
     text = _COMMENT.sub("", _FRONT_MATTER.sub("", text.replace("\r\n", "\n")))
     if not markdown:
-        return [("", text)]
-    found: list[tuple[str, list[str]]] = [("", [])]
+        return [("", text, "")]
+    if _HTML_HEADING.search(text):
+        text = _html_to_markdown(text)
+    found: list[tuple[str, str, list[str]]] = [("", "", [])]
     in_fence = False
     for line in text.split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
         heading = None if in_fence else _HEADING.match(line)
         if heading:
-            found.append((heading.group(2).strip(), []))
+            found.append((heading.group(2).strip(), "", []))
+        elif not in_fence and line.startswith(_ANCHOR_LINE) and not found[-1][2]:
+            found[-1] = (found[-1][0], line[len(_ANCHOR_LINE):], [])
         else:
-            found[-1][1].append(line)
-    return [(h, "\n".join(body).strip()) for h, body in found]
+            found[-1][2].append(line)
+    return [(h, "\n".join(body).strip(), anchor) for h, anchor, body in found]
+
+
+_BUTTON = re.compile(r"<button\b.*?</button\s*>", re.S | re.I)  # the Milvus site's "copy link" button, an SVG
+_PRE = re.compile(r"<pre\b[^>]*>\s*(?:<code\b[^>]*>)?(.*?)(?:</code>)?\s*</pre\s*>", re.S | re.I)
+_CODE = re.compile(r"<code\b[^>]*>(.*?)</code\s*>", re.S | re.I)
+_LINK = re.compile(r"""<a\b[^>]*?href\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a\s*>""", re.S | re.I)
+_BLOCK_END = re.compile(r"</(?:p|div|ul|ol|li|table|thead|tbody|tr|blockquote)\s*>|<br\s*/?>", re.I)
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+
+def _strip_tags(fragment: str) -> str:
+    return html.unescape(_TAG.sub("", fragment))
+
+
+def _html_to_markdown(text: str) -> str:
+    """The HTML of a page written as HTML inside Markdown, as Markdown text: each ``<hN id=…>`` a heading line
+    followed by an anchor line, block ends as line breaks, ``<pre>`` as a fence, the other tags dropped. Code
+    fences of the Markdown itself are left as they are."""
+    parts = re.split(r"(^ {0,3}(?:```|~~~).*?^ {0,3}(?:```|~~~)[^\n]*$)", text, flags=re.S | re.M)
+    for i in range(0, len(parts), 2):  # the even parts are outside fences
+        parts[i] = _html_part(parts[i])
+    return "".join(parts)
+
+
+def _html_part(text: str) -> str:
+    text = _BUTTON.sub("", text)
+
+    def heading(m: re.Match[str]) -> str:
+        anchor = _HTML_ID.search(m.group(2))
+        title = " ".join(_strip_tags(m.group(3)).split())
+        return f"\n\n{'#' * int(m.group(1))} {title}\n" + (f"{_ANCHOR_LINE}{anchor.group(1)}\n" if anchor else "\n")
+
+    text = _HTML_HEADING.sub(heading, text)
+    text = _PRE.sub(lambda m: f"\n\n```\n{_strip_tags(m.group(1)).strip(chr(10))}\n```\n\n", text)
+    text = _CODE.sub(lambda m: f"`{_strip_tags(m.group(1))}`", text)
+    text = _LINK.sub(lambda m: f"[{_strip_tags(m.group(2)).strip()}]({m.group(1)})", text)
+    text = re.sub(r"<li\b[^>]*>", "- ", text, flags=re.I)
+    text = re.sub(r"</t[dh]\s*>", " |", re.sub(r"<tr\b[^>]*>", "| ", text, flags=re.I), flags=re.I)
+    text = _BLOCK_END.sub("\n", text)
+    lines = text.split("\n")
+    out, in_fence = [], False
+    for line in lines:  # drop the remaining tags outside the fences that <pre> became
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        out.append(line if in_fence or line.startswith(_ANCHOR_LINE) else _strip_tags(line).rstrip())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
 
 _INLINE = re.compile(r"!?\[[^\]\n]*\]\([^)\n]*\)|`[^`\n]+`|<https?://[^>\s]+>|https?://\S+")  # never cut inside
@@ -192,8 +260,10 @@ def _blocks(body: str) -> list[tuple[int, int]]:
 
 def _cut_strengths(body: str, tokens: list[tuple[int, int]]) -> list[int]:
     """How good a place to cut the window before each token is: 4 a paragraph break, 3 a line break, 2 the end of a
-    sentence, 1 a space between words, 0 inside a table or code block at a line break, -1 nowhere (inside a word, a
-    link, inline code, a block between its lines, or before a whitespace token). Index 0 is never a cut."""
+    sentence (``. ! ? : ;`` and ``。！？；``), 1 a space between words, a Chinese comma or a boundary between two
+    Chinese words (``rag.words``), 0 inside a table or code block at a line break, -1 nowhere (inside a word, one
+    that jieba keeps whole too, a link, inline code, a block between its lines, before a whitespace token, or
+    between two tokens of one character). Index 0 is never a cut."""
     inside = [False] * (len(body) + 1)
     for m in _INLINE.finditer(body):
         for i in range(m.start() + 1, m.end()):
@@ -202,9 +272,12 @@ def _cut_strengths(body: str, tokens: list[tuple[int, int]]) -> list[int]:
     for start, end in _blocks(body):
         for i in range(start + 1, end):
             in_block[i] = True
+    words = words_module.word_starts(body)  # where jieba starts a Chinese word (empty: no Han character)
     strengths = [-1]
+    previous_end = tokens[0][1] if tokens else 0
     for start, end in tokens[1:]:
-        if not body[start:end].strip():
+        split_char, previous_end = start < previous_end, max(previous_end, end)  # two tokens of one character
+        if not body[start:end].strip() or split_char:
             strengths.append(-1)  # a window starts with a word, not with a newline token
             continue
         lo = hi = start  # the run of whitespace around the cut
@@ -213,19 +286,42 @@ def _cut_strengths(body: str, tokens: list[tuple[int, int]]) -> list[int]:
         while hi < len(body) and body[hi].isspace():
             hi += 1
         gap = body[lo:hi]
-        if not gap or inside[lo] or inside[hi]:
-            strengths.append(-1)  # inside a word, a link or inline code
+        if inside[lo] or inside[hi] or (not gap and in_block[start]):
+            strengths.append(-1)  # inside a link, inline code, or a block's line
+        elif not gap:  # no space: only Chinese text is cut here
+            before, after = body[start - 1], body[start]
+            if before in _CJK_ENDS or _closes_sentence(body, start, _CJK_ENDS):
+                strengths.append(2)
+            elif before in _CJK_PAUSES or (start in words and (words_module.is_han(before)
+                                                                 or words_module.is_han(after))):
+                strengths.append(1)  # after a Chinese comma, or where jieba starts a word next to a Han one
+            else:
+                strengths.append(-1)  # inside a word (one that jieba keeps whole, too)
         elif in_block[lo] or in_block[hi]:
             strengths.append(0 if "\n" in gap else -1)
         elif "\n\n" in gap:
             strengths.append(4)
         elif "\n" in gap:
             strengths.append(3)
-        elif body[lo - 1 : lo] in (".", "!", "?", ":", ";"):
+        elif body[lo - 1 : lo] in _SENTENCE_ENDS or _closes_sentence(body, lo, _CJK_ENDS):
             strengths.append(2)
         else:
             strengths.append(1)
     return strengths
+
+
+_CJK_ENDS = "。！？；"  # a Chinese sentence ends here, with no space after it
+_SENTENCE_ENDS = ".!?:;" + _CJK_ENDS
+_CJK_PAUSES = "，、：）」』"  # a cut may follow these without a space, as it may a space between words
+_CLOSING = "」』”’）)"
+
+
+def _closes_sentence(body: str, at: int, ends: str) -> bool:
+    """True when ``body`` before ``at`` is one of ``ends`` followed by closing quotes or brackets (``。」``)."""
+    i = at
+    while i > 0 and body[i - 1] in _CLOSING:
+        i -= 1
+    return i < at and i > 0 and body[i - 1] in ends
 
 
 def _windows(body: str, budget: int, overlap: int, spans: Spans) -> list[str]:
@@ -279,14 +375,15 @@ def chunk_document(
     markdown = not doc.source.lower().endswith(".txt")
     source = name + doc.source[len(doc.origin):] if name and doc.source.startswith(doc.origin) else doc.source
     chunks: list[Chunk] = []
-    for heading, body in sections(doc.text, markdown):
+    for heading, body, anchor in anchored_sections(doc.text, markdown):
         if not body:
             continue  # a heading with nothing under it
         head = f"{heading}\n\n" if heading else ""
         budget = max(max_tokens - len(spans(head)), overlap + 1)
+        where = f"{source}#{anchor}" if anchor else source  # the document stays the file: name, or its origin
         for piece in _windows(body, budget, overlap, spans):
             text = head + piece
-            chunks.append(Chunk(chunk_id(text, name), text, source, heading, name))
+            chunks.append(Chunk(chunk_id(text, name), text, where, heading, name or (doc.origin if anchor else "")))
     return chunks
 
 

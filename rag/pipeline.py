@@ -27,7 +27,7 @@ from rag.errors import EmptyCorpusError, EmptyQuestionError, UnknownDocumentErro
 from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
-from rag.store import MAX_NAME, MilvusStore
+from rag.store import DEFAULT_ANALYZER, MAX_NAME, MilvusStore
 from rag.texts import Texts
 from rag.types import (
     FIRST_STAGES,
@@ -84,7 +84,9 @@ class Pipeline:
         self.settings = settings
         self._embedder = embedder
         self._reranker = reranker
-        self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token)
+        self.store = store or MilvusStore(settings.milvus_uri, settings.collection, settings.milvus_token,
+                                          analyzer=settings.analyzer or DEFAULT_ANALYZER,
+                                          fixed=bool(settings.analyzer))
         self.generator = generator or Generator(settings)
         self._lock = threading.RLock()  # one model call at a time; torch already uses every core
         self._origin: Pipeline | None = None  # the pipeline a with_collection() view takes its models from
@@ -395,6 +397,8 @@ class Pipeline:
             "reranker_model": self.settings.reranker_model,
             "collection_model": model,
             "dimension": dim,
+            "analyzer": self.settings.analyzer or DEFAULT_ANALYZER,  # what a new collection gets
+            "collection_analyzer": self.store.recorded_analyzer() if exists else None,
             "uri": self.settings.milvus_uri,
             "device": pick_device(self.settings.device),
         }

@@ -27,6 +27,7 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ENGINES = ("auto", "torch", "onnx")
+ANALYZERS = ("standard", "jieba")  # the BM25 analyzer of a new collection (rag.store)
 _PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
                     "zero_gpu": "SPACES_ZERO_GPU"}
 
@@ -45,6 +46,8 @@ class Settings:
     milvus_uri: str = "data/milvus.db"
     milvus_token: str = field(default="", repr=False)
     collection: str = "documents"
+    analyzer: str = ""  # RAG_ANALYZER: standard or jieba, fixed (a collection of the other is refused); empty: a new
+    # collection gets jieba (rag.store.DEFAULT_ANALYZER) and an existing one keeps its own
     candidates: int = 10
     top_k: int = 3
     hybrid: bool = False  # first stage: dense + BM25 fused by RRF, instead of dense alone
@@ -85,6 +88,9 @@ class Settings:
             raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
         if self.engine not in ENGINES:
             raise SettingsError(f"RAG_ENGINE={self.engine!r} is not one of {', '.join(ENGINES)}.")
+        if self.analyzer and self.analyzer not in ANALYZERS:
+            raise SettingsError(f"RAG_ANALYZER={self.analyzer!r} is not one of {', '.join(ANALYZERS)}, or empty "
+                                "(jieba for a new collection; an existing one keeps its own).")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
         for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens",

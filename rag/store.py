@@ -6,6 +6,14 @@ computes from the text (so full-text and hybrid search need no re-index), and th
 ``doc`` (its name, with an inverted index), ``added``, ``added_by`` and ``chars``. The embedding model and
 dimension are recorded in the collection's properties, and mixing in another model or dimension is refused.
 
+The BM25 analyzer is chosen when a collection is made (``analyzer``, RAG_ANALYZER) and recorded beside the model:
+``standard`` (Lite's lower-cased ``\\w+`` words with English stop words; a server's ``english``) or ``jieba``
+(Chinese words by jieba, English words whole; a server's ``chinese``, which is jieba plus a filter that drops
+punctuation). Milvus fixes a field's analyzer at creation, so adding documents to a collection built with another
+analyzer is refused, with the rebuild it needs, when the analyzer was chosen (``fixed``); a collection made before
+the record is ``standard``. Left to the default (RAG_ANALYZER empty), a new collection gets ``jieba`` and an
+existing one keeps its own.
+
 Documents are units: ``documents()`` lists them, ``document_ids`` and ``delete_documents`` find and remove their
 chunks, and every search takes ``sources``, a list of document names that its candidates must come from. The one
 filter expression on document names is built here (``_doc_filter``), with the names passed as template parameters,
@@ -40,6 +48,9 @@ from rag.types import Chunk, DocumentInfo, origin_of
 log = logging.getLogger(__name__)
 MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
+ANALYZER_KEY = "rag.analyzer"
+ANALYZERS = ("standard", "jieba")
+DEFAULT_ANALYZER = "jieba"  # what a new collection gets when RAG_ANALYZER is empty (README: Chinese documents)
 _FIELDS = ["id", "text", "source", "heading", "doc"]
 _SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")  # what a chunk id looks like (a hash, or an evaluation corpus id)
 _DOC_FIELDS = ["doc", "source", "chars", "added", "added_by"]  # what documents() reads: no text, no vectors
@@ -61,9 +72,16 @@ def is_lite_uri(uri: str) -> bool:
 class MilvusStore:
     """A collection of chunks with their embeddings."""
 
-    def __init__(self, uri: str, collection: str, token: str = "", timeout: float = 10.0) -> None:
+    def __init__(
+        self, uri: str, collection: str, token: str = "", timeout: float = 10.0, analyzer: str = "standard",
+        fixed: bool = True,
+    ) -> None:
+        if analyzer not in ANALYZERS:
+            raise StoreError(f"Unknown BM25 analyzer {analyzer!r}: set RAG_ANALYZER to one of {', '.join(ANALYZERS)}.")
         self.uri = uri
         self.collection = collection
+        self.analyzer = analyzer  # the BM25 analyzer a collection made by ensure() gets
+        self.fixed = fixed  # True: ensure() refuses a collection built with another analyzer; False: any is used
         self.token = token
         self.timeout = timeout
         self._client: Any = None
@@ -84,7 +102,7 @@ class MilvusStore:
 
         They share the client: closing this view leaves it open; closing the original closes it.
         """
-        other = MilvusStore(self.uri, collection, self.token, self.timeout)
+        other = MilvusStore(self.uri, collection, self.token, self.timeout, self.analyzer, self.fixed)
         other._client, other._owner = self.client, False
         return other
 
@@ -159,6 +177,7 @@ class MilvusStore:
         log.info("collection %r was made before documents were units: copying its chunks into the new schema "
                  "(nothing is embedded again)", self.collection)
         copy = self.with_collection(self.collection + UPGRADE_SUFFIX)
+        copy.analyzer = self.recorded_analyzer()
         copy.drop()  # a copy a crash left half done
         copy._create_with_fallback(dim)
         copy._record(model or "", dim, {UPGRADED_KEY: "0"})
@@ -198,6 +217,29 @@ class MilvusStore:
         dim = next((f["params"].get("dim") for f in desc["fields"] if f["name"] == "vector"), None)
         return props.get(MODEL_KEY), int(props.get(DIM_KEY) or dim or 0) or None
 
+    def recorded_analyzer(self) -> str:
+        """The BM25 analyzer the collection was built with: its record, else read from the ``text`` field's schema
+        (a process killed between creating and recording), else ``standard`` (a collection made before the
+        record)."""
+        desc = self._call("describe", self.client.describe_collection, self.collection)
+        name = (desc.get("properties") or {}).get(ANALYZER_KEY)
+        if name:
+            return str(name)
+        params = next((f.get("params", {}).get("analyzer_params") for f in desc["fields"] if f["name"] == "text"), "")
+        return "jieba" if "jieba" in str(params) or "chinese" in str(params) else "standard"
+
+    def check_analyzer(self) -> str:
+        """Refuse a collection built with another BM25 analyzer than ``self.analyzer``; returns the recorded one."""
+        have = self.recorded_analyzer()
+        if have != self.analyzer:
+            raise IncompatibleCollectionError(
+                f"Collection {self.collection!r} was built with the {have!r} BM25 analyzer, but RAG_ANALYZER is "
+                f"{self.analyzer!r}; Milvus fixes a collection's analyzer when it is made. Set RAG_ANALYZER={have} "
+                "back, or rebuild: set RAG_COLLECTION to a new name and ingest again (or clear the index and "
+                "rebuild it in the app)."
+            )
+        return have
+
     def check(self, model: str, dim: int) -> str | None:
         """Refuse a collection built with another model or dimension; returns the recorded model (None if none)."""
         have_model, have_dim = self.recorded()
@@ -212,38 +254,50 @@ class MilvusStore:
     def ensure(self, model: str, dim: int) -> None:
         """Create the collection when it is missing; otherwise check it matches ``model`` and ``dim``."""
         if self.exists():
+            if self.fixed:
+                self.check_analyzer()
             if self.check(model, dim) is None:  # a process killed between creating and recording: record it now
-                self._record(model, dim)
+                self._record(model, dim, analyzer=self.recorded_analyzer())
             return
         self._create_with_fallback(dim)
         self._record(model, dim)
 
     def _create_with_fallback(self, dim: int) -> None:
-        analyzers = ["standard"] if is_lite_uri(self.uri) else ["english", "standard"]  # Lite has no "english"
-        for i, analyzer in enumerate(analyzers):
+        """Create the collection with ``self.analyzer``: on a server its built-in analyzer (``english``,
+        ``chinese``) when it has one, else the tokenizer alone, as on Lite (which has neither built-in)."""
+        tokenizer = {"tokenizer": self.analyzer}
+        builtin = {"standard": {"type": "english"}, "jieba": {"type": "chinese"}}[self.analyzer]
+        choices = [tokenizer] if is_lite_uri(self.uri) else [builtin, tokenizer]
+        for i, params in enumerate(choices):
             try:
-                self._create(dim, analyzer)
+                self._create(dim, params)
                 return
-            except StoreError:
-                if i == len(analyzers) - 1:
+            except StoreError as exc:
+                if self.analyzer == "jieba" and "jieba" in str(exc) and "install" in str(exc).lower():
+                    raise StoreError(
+                        "RAG_ANALYZER=jieba needs the jieba package beside Milvus Lite: pip install "
+                        "'milvus-lite[chinese]' (or pip install jieba), or set RAG_ANALYZER=standard."
+                    ) from exc
+                if i == len(choices) - 1:
                     raise
 
-    def _record(self, model: str, dim: int, extra: dict[str, str] | None = None) -> None:
+    def _record(self, model: str, dim: int, extra: dict[str, str] | None = None, analyzer: str = "") -> None:
+        """Record the model, dimension and analyzer (``self.analyzer`` unless the collection's own is given)."""
         self._call(
             "record the model",
             self.client.alter_collection_properties,
             self.collection,
-            properties={MODEL_KEY: model, DIM_KEY: str(dim), **(extra or {})},
+            properties={MODEL_KEY: model, DIM_KEY: str(dim), ANALYZER_KEY: analyzer or self.analyzer, **(extra or {})},
         )
 
-    def _create(self, dim: int, analyzer: str) -> None:
+    def _create(self, dim: int, analyzer_params: dict[str, Any]) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         schema = self.client.create_schema(auto_id=False)
         schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_field(
-            "text", DataType.VARCHAR, max_length=_MAX_TEXT, enable_analyzer=True, analyzer_params={"type": analyzer}
+            "text", DataType.VARCHAR, max_length=_MAX_TEXT, enable_analyzer=True, analyzer_params=analyzer_params
         )
         schema.add_field("source", DataType.VARCHAR, max_length=1024)
         schema.add_field("heading", DataType.VARCHAR, max_length=1024)
