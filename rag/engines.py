@@ -1,4 +1,7 @@
-"""Which engine runs each model, chosen in one place: PyTorch or ONNX Runtime (``RAG_ENGINE``).
+"""Which engine runs each model, chosen in one place: an inference server, PyTorch or ONNX Runtime.
+
+``RAG_EMBEDDING_URL`` / ``RAG_RERANK_URL`` put a model on a server (``rag.remote``), each on its own; the model in
+this process is then never loaded. Otherwise ``RAG_ENGINE`` picks PyTorch or ONNX Runtime.
 
 ``auto`` runs a model on ONNX Runtime when it is on the CPU, computes in float32 or int8 (``RAG_QUANTIZE=int8``),
 and ``rag.onnx_engine`` supports it (a Qwen3- or Llama-family decoder; for the embedder, last-token pooling): there
@@ -7,7 +10,7 @@ CUDA, MPS, a CPU where ``RAG_DTYPE=auto`` picks bfloat16 (native BF16: AVX-512 B
 exporter does not write out (all-MiniLM-L6-v2, for example). ``torch`` and ``onnx`` force one.
 
 Leaves out: the device and dtype (``rag.devices``), and the engines themselves (``rag.embedding``,
-``rag.reranker``, ``rag.onnx_engine``).
+``rag.reranker``, ``rag.onnx_engine``, ``rag.remote``).
 """
 
 from __future__ import annotations
@@ -54,8 +57,13 @@ def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str
 
 
 def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embedder:
-    """The embedding model of ``settings`` on the engine ``pick_engine`` chooses."""
+    """The embedding model of ``settings``: on its server, or on the engine ``pick_engine`` chooses."""
     model = settings.embedding_model
+    if settings.embedding_url:
+        from rag import remote
+
+        log.info("embedder %s: the server at %s", model, settings.embedding_url)
+        return remote.embedder(settings)
     if pick_engine(settings.engine, device, dtype, quantize, model, "embedder") == "onnx":
         from rag.onnx_engine import OnnxEmbedder
 
@@ -73,8 +81,13 @@ def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embe
 
 
 def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Reranker:
-    """The reranker of ``settings`` on the engine ``pick_engine`` chooses."""
+    """The reranker of ``settings``: on its server, or on the engine ``pick_engine`` chooses."""
     model = settings.reranker_model
+    if settings.rerank_url:
+        from rag import remote
+
+        log.info("reranker %s: the server at %s", model, settings.rerank_url)
+        return remote.reranker(settings)
     if pick_engine(settings.engine, device, dtype, quantize, model, "reranker") == "onnx":
         from rag.onnx_engine import OnnxReranker
 
@@ -90,6 +103,6 @@ def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Rera
 
 
 def engine_name(model: Any) -> str:
-    """"onnx" or "torch": which engine a loaded embedder or reranker runs on."""
-    return "onnx" if type(model).__module__ == "rag.onnx_engine" else "torch"
+    """"onnx", "torch" or "remote": which engine a loaded embedder or reranker runs on."""
+    return {"rag.onnx_engine": "onnx", "rag.remote": "remote"}.get(type(model).__module__, "torch")
 
