@@ -87,8 +87,8 @@ class Server:
                 ) from None
             except httpx.HTTPError as exc:
                 raise ModelCallError(
-                    f"Could not reach {where[4:]} ({brief(exc)}). Start the server, or set {self.url_setting} to where "
-                    "it listens (empty: run the model in this process)."
+                    f"Could not reach the {self.role} server at {self.url} ({brief(exc)}). Start the server, or set "
+                    f"{self.url_setting} to where it listens (empty: run the model in this process)."
                 ) from None
             if response.status_code in (429, 503) and attempt < self.retries:
                 time.sleep(_backoff(response.headers.get("retry-after"), attempt))
