@@ -1,9 +1,10 @@
 """llama.cpp's own HTTP server (the ``xllamacpp`` wheel) on 127.0.0.1, serving one GGUF file: a server nobody here
 wrote, for the remote-model tests.
 
-``python tests/llama_server.py GGUF PORT KIND ALIAS`` serves ``GGUF`` as ``KIND`` ("embedding": ``/v1/embeddings``
-with last-token pooling; "reranker": ``/v1/rerank`` with rank pooling) under the model name ``ALIAS`` until it is
-terminated. ``LlamaServer`` starts that process from a test, waits for ``/health`` with a deadline, and stops it.
+``python tests/llama_server.py GGUF PORT KIND ALIAS [THREADS [exact]]`` serves ``GGUF`` as ``KIND``
+("embedding": ``/v1/embeddings`` with last-token pooling; "reranker": ``/v1/rerank`` with rank pooling) under the
+model name ``ALIAS`` until it is terminated; ``exact`` runs attention in float32. ``LlamaServer`` starts that
+process from a test, waits for ``/health`` with a deadline, and stops it.
 
 Leaves out: writing the GGUF (``rag.gguf_export``).
 """
@@ -22,7 +23,8 @@ from pathlib import Path
 CONTEXT = 4096  # tokens per request: a 512-token chunk, or a rerank prompt, fits in one batch
 
 
-def serve(gguf: str, port: int, kind: str, alias: str, threads: int = 1) -> None:
+def serve(gguf: str, port: int, kind: str, alias: str, threads: int = 1, exact: bool = False) -> None:
+    """``exact``: attention in float32 (an F32 KV cache, no flash attention) instead of llama.cpp's F16 defaults."""
     import xllamacpp as xlc
 
     params = xlc.CommonParams()
@@ -36,6 +38,9 @@ def serve(gguf: str, port: int, kind: str, alias: str, threads: int = 1) -> None
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = threads
     params.pooling_type = (xlc.llama_pooling_type.LLAMA_POOLING_TYPE_LAST if kind == "embedding"
                            else xlc.llama_pooling_type.LLAMA_POOLING_TYPE_RANK)
+    if exact:
+        params.cache_type_k = params.cache_type_v = xlc.ggml_type.GGML_TYPE_F32
+        params.flash_attn_type = xlc.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     server = xlc.Server(params)
     print(json.dumps({"listening": server.listening_address}), flush=True)
     stop = threading.Event()
@@ -46,10 +51,12 @@ def serve(gguf: str, port: int, kind: str, alias: str, threads: int = 1) -> None
 class LlamaServer:
     """``with LlamaServer(gguf, kind, alias) as s:`` s.url is the OpenAI-style base URL (``.../v1``)."""
 
-    def __init__(self, gguf: str | Path, kind: str, alias: str, deadline_s: float = 120.0, threads: int = 1) -> None:
+    def __init__(self, gguf: str | Path, kind: str, alias: str, deadline_s: float = 120.0, threads: int = 1,
+                 exact: bool = False) -> None:
         from conftest import free_port
 
         self.gguf, self.kind, self.alias, self.deadline_s, self.threads = str(gguf), kind, alias, deadline_s, threads
+        self.exact = exact
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = self.base + "/v1"
@@ -57,7 +64,8 @@ class LlamaServer:
 
     def start(self) -> LlamaServer:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, self.gguf, str(self.port), self.kind, self.alias, str(self.threads)],
+            [sys.executable, __file__, self.gguf, str(self.port), self.kind, self.alias, str(self.threads),
+             "exact" if self.exact else "default"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + self.deadline_s
@@ -91,4 +99,4 @@ class LlamaServer:
 
 if __name__ == "__main__":
     gguf_path, port_arg, kind_arg, alias_arg, *rest = sys.argv[1:]
-    serve(gguf_path, int(port_arg), kind_arg, alias_arg, int(rest[0]) if rest else 1)
+    serve(gguf_path, int(port_arg), kind_arg, alias_arg, int(rest[0]) if rest else 1, rest[1:] == ["exact"])
