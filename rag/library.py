@@ -5,6 +5,8 @@ Shared by every session of the app. Uploaded files are kept under ``data_dir/upl
 (``rag.documents.extract_zip``). One library job runs at a time.
 Before each indexing job the paths it indexes are written to ``data_dir/pending-ingest.json`` and removed when it
 ends; a start that finds the file (the app was killed mid-job) indexes them again, which embeds only what is missing.
+Several replicas over one Milvus: only the one with ``RAG_INDEX_ON_START=true`` indexes an empty collection on first
+start, so two that start together never index it twice; each finishes its own interrupted jobs.
 
 Leaves out: the UI (``app.py``) and retrieval (``rag.pipeline``).
 """
@@ -59,6 +61,8 @@ class Library:
                 if interrupted:
                     log.info("an indexing job was interrupted; indexing %s again", ", ".join(interrupted))
                     self._index(interrupted, "Finishing the interrupted indexing")
+                elif chunks == 0 and not self.settings.index_on_start:  # another replica indexes (README)
+                    log.info("the collection is empty; RAG_INDEX_ON_START=false, so another replica indexes it")
                 elif chunks == 0:
                     self.status = "Preparing the default documents…"
                     self._index(default_corpus(self.settings), "Indexing the default documents")

@@ -77,6 +77,7 @@ class Settings:
     history_turns: int = 3
     llm_timeout_s: float = 60.0
     llm_retries: int = 3
+    index_on_start: bool = True  # index RAG_DOCS (or the FAQ) when the collection is empty; one replica only
     docs: str = ""  # RAG_DOCS: the folder the app indexes on first start, instead of the Milvus FAQ
     data_dir: str = "data"  # uploads and the downloaded default corpus
     max_upload_files: int = 50

@@ -11,6 +11,7 @@ Leaves out: writing the GGUF (``rag.gguf_export``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 CONTEXT = 4096  # tokens per request: a 512-token chunk, or a rerank prompt, fits in one batch
@@ -95,6 +97,18 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def serve_pair(models: tuple[Path, Path], folder: Path) -> Iterator[tuple[LlamaServer, LlamaServer]]:
+    """(embedding server, rerank server) for the tiny ``models``, written as GGUF into ``folder``, each serving
+    under its folder's path as the model name (what RAG_EMBEDDING_MODEL / RAG_RERANKER_MODEL send)."""
+    from rag.gguf_export import write_gguf
+
+    emb = write_gguf(models[0], folder / "embedding.gguf", "embedding")
+    rr = write_gguf(models[1], folder / "reranker.gguf", "reranker")
+    with LlamaServer(emb, "embedding", str(models[0])) as e, LlamaServer(rr, "reranker", str(models[1])) as r:
+        yield e, r
 
 
 if __name__ == "__main__":
