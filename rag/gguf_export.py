@@ -9,9 +9,13 @@ What llama.cpp's ``convert_hf_to_gguf.py`` writes for Qwen3, for the two kinds t
   softmax llama.cpp returns as the score, so ``/v1/rerank`` gives P(yes); and a ``rerank`` chat template holding the
   card's prompt with its default instruction, which llama.cpp fills with each query and document.
 
-Weights are F32, or Q8_0 (blocks of 32 weights with a scale each) for the 2-D matrices of the transformer blocks.
+- ``causal``: the plain decoder (Qwen3 or Llama family), no pooling of its own: ``rag.llama_engine`` runs it with
+  last-token pooling and applies the head rows itself, with the project's tokenizer and prompts.
 
-Leaves out: other architectures, and running the file (llama.cpp's server does that).
+Weights are F32, or Q8_0 (blocks of 32 weights with a scale each) for the 2-D matrices of the transformer blocks.
+Llama-family Q/K projections are permuted as ``convert_hf_to_gguf.py`` does (llama.cpp's rope pairs adjacent values).
+
+Leaves out: other architectures, and running the file (llama.cpp does that).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def _weights(folder: Path) -> dict[str, np.ndarray]:
     return {k.removeprefix("model."): v.astype(np.float32) for k, v in tensors.items()}
 
 
-def _tokenizer_metadata(writer: Any, folder: Path, vocab_size: int) -> dict[str, int]:
+def _tokenizer_metadata(writer: Any, folder: Path, vocab_size: int, llama: bool = False) -> dict[str, int]:
     """Tokens, types, merges and special ids from ``tokenizer.json``; returns the token -> id map."""
     import gguf
 
@@ -62,7 +66,7 @@ def _tokenizer_metadata(writer: Any, folder: Path, vocab_size: int) -> dict[str,
     # Qwen's own split regex is llama.cpp's "qwen2"; a plain byte-level pre-tokenizer uses GPT-2's regex
     qwen2 = "Split" in json.dumps(pre) and "\\p{L}" in json.dumps(pre)
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("qwen2" if qwen2 else "gpt-2")
+    writer.add_tokenizer_pre("smollm" if llama else "qwen2" if qwen2 else "gpt-2")
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
@@ -100,30 +104,42 @@ def write_gguf(folder: str | Path, out: str | Path, kind: str, qtype: str = "F32
     folder) to ``out`` as ``kind`` ("embedding" or "reranker") in ``qtype`` ("F32" or "Q8_0")."""
     import gguf
 
-    if kind not in ("embedding", "reranker") or qtype not in QTYPES:
+    if kind not in ("embedding", "reranker", "causal") or qtype not in QTYPES:
         raise ValueError(f"kind {kind!r} / qtype {qtype!r}")
     folder, out = Path(folder), Path(out)
     cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    llama = cfg.get("model_type") == "llama"
+    if not llama and cfg.get("model_type") != "qwen3":
+        raise ValueError(f"{folder} is a {cfg.get('model_type')!r} model; GGUF export knows qwen3 and llama")
+    heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    head_dim = cfg.get("head_dim") or cfg["hidden_size"] // heads
     weights = _weights(folder)
-    writer = gguf.GGUFWriter(str(out), "qwen3")
+    if llama:
+        for key in [k for k in weights if k.endswith(("q_proj.weight", "k_proj.weight"))]:
+            n = heads if key.endswith("q_proj.weight") else kv_heads
+            w = weights[key]
+            weights[key] = w.reshape(n, 2, w.shape[0] // n // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+    writer = gguf.GGUFWriter(str(out), "llama" if llama else "qwen3")
     writer.add_name(name or folder.name)
     writer.add_context_length(cfg["max_position_embeddings"])
     writer.add_embedding_length(cfg["hidden_size"])
     writer.add_block_count(cfg["num_hidden_layers"])
     writer.add_feed_forward_length(cfg["intermediate_size"])
-    writer.add_head_count(cfg["num_attention_heads"])
-    writer.add_head_count_kv(cfg["num_key_value_heads"])
-    writer.add_key_length(cfg["head_dim"])
-    writer.add_value_length(cfg["head_dim"])
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_key_length(head_dim)
+    writer.add_value_length(head_dim)
+    writer.add_rope_dimension_count(head_dim)
     rope = cfg.get("rope_parameters") or {}  # transformers 5 keeps rope_theta there; older configs at the top
     writer.add_rope_freq_base(float(rope.get("rope_theta", cfg.get("rope_theta", 10000.0))))
     writer.add_layer_norm_rms_eps(cfg.get("rms_norm_eps", 1e-6))
     writer.add_file_type(gguf.LlamaFileType.ALL_F32 if qtype == "F32" else gguf.LlamaFileType.MOSTLY_Q8_0)
-    ids = _tokenizer_metadata(writer, folder, cfg["vocab_size"])
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN3, cfg["num_hidden_layers"])
+    ids = _tokenizer_metadata(writer, folder, cfg["vocab_size"], llama)
+    arch = gguf.MODEL_ARCH.LLAMA if llama else gguf.MODEL_ARCH.QWEN3
+    names = gguf.get_tensor_name_map(arch, cfg["num_hidden_layers"])
     if kind == "embedding":
         writer.add_pooling_type(gguf.PoolingType.LAST)
-    else:
+    elif kind == "reranker":
         writer.add_pooling_type(gguf.PoolingType.RANK)
         writer.add_classifier_output_labels(["yes", "no"])
         writer.add_chat_template([{"name": "rerank", "template": RERANK_TEMPLATE}])
