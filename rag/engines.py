@@ -1,7 +1,8 @@
 """Which engine runs each model, chosen in one place: an inference server, PyTorch or ONNX Runtime.
 
 ``RAG_EMBEDDING_URL`` / ``RAG_RERANK_URL`` put a model on a server (``rag.remote``), each on its own; the model in
-this process is then never loaded. Otherwise ``RAG_ENGINE`` picks PyTorch or ONNX Runtime.
+this process is then never loaded. Otherwise ``RAG_ENGINE`` picks PyTorch, ONNX Runtime or llama.cpp (``llama``:
+only when asked, with ``RAG_QUANTIZE=none`` for F32 or ``q8_0``; ``rag.llama_engine``).
 
 ``auto`` runs a model on ONNX Runtime when it is on the CPU, computes in float32 or int8 (``RAG_QUANTIZE=int8``),
 and ``rag.onnx_engine`` supports it (a Qwen3- or Llama-family decoder; for the embedder, last-token pooling): there
@@ -10,7 +11,7 @@ CUDA, MPS, a CPU where ``RAG_DTYPE=auto`` picks bfloat16 (native BF16: AVX-512 B
 exporter does not write out (all-MiniLM-L6-v2, for example). ``torch`` and ``onnx`` force one.
 
 Leaves out: the device and dtype (``rag.devices``), and the engines themselves (``rag.embedding``,
-``rag.reranker``, ``rag.onnx_engine``, ``rag.remote``).
+``rag.reranker``, ``rag.onnx_engine``, ``rag.llama_engine``, ``rag.remote``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str
 
     if setting == "torch":
         return "torch"
+    if setting == "llama":
+        if device != "cpu":
+            raise SettingsError(f"RAG_ENGINE=llama runs on the CPU here, and RAG_DEVICE gives {device}; set "
+                                "RAG_DEVICE=cpu, or RAG_ENGINE=auto.")
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise SettingsError("RAG_ENGINE=llama needs llama.cpp's wheel: pip install xllamacpp, or set "
+                                "RAG_ENGINE=auto.")
+        return "llama"
     if setting == "onnx" and device != "cpu":
         raise SettingsError(f"RAG_ENGINE=onnx runs on the CPU only, and RAG_DEVICE gives {device}; "
                             "set RAG_DEVICE=cpu, or RAG_ENGINE=auto.")
@@ -64,7 +73,14 @@ def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embe
 
         log.info("embedder %s: the server at %s", model, settings.embedding_url)
         return remote.embedder(settings)
-    if pick_engine(settings.engine, device, dtype, quantize, model, "embedder") == "onnx":
+    chosen = pick_engine(settings.engine, device, dtype, quantize, model, "embedder")
+    if chosen == "llama":
+        from rag.llama_engine import LlamaCppEmbedder
+
+        log.info("embedder %s: llama.cpp (%s)", model, quantize)
+        return LlamaCppEmbedder(model, settings.embedding_dim, settings.query_instruction, quantize,
+                                settings.engine_cache)
+    if chosen == "onnx":
         from rag.onnx_engine import OnnxEmbedder
 
         log.info("embedder %s: ONNX Runtime (%s)", model, quantize)
@@ -88,7 +104,14 @@ def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Rera
 
         log.info("reranker %s: the server at %s", model, settings.rerank_url)
         return remote.reranker(settings)
-    if pick_engine(settings.engine, device, dtype, quantize, model, "reranker") == "onnx":
+    chosen = pick_engine(settings.engine, device, dtype, quantize, model, "reranker")
+    if chosen == "llama":
+        from rag.llama_engine import LlamaCppReranker
+
+        log.info("reranker %s: llama.cpp (%s)", model, quantize)
+        return LlamaCppReranker(model, settings.rerank_instruction, settings.rerank_max_tokens, quantize,
+                                settings.engine_cache)
+    if chosen == "onnx":
         from rag.onnx_engine import OnnxReranker
 
         log.info("reranker %s: ONNX Runtime (%s)", model, quantize)
@@ -103,6 +126,7 @@ def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Rera
 
 
 def engine_name(model: Any) -> str:
-    """"onnx", "torch" or "remote": which engine a loaded embedder or reranker runs on."""
-    return {"rag.onnx_engine": "onnx", "rag.remote": "remote"}.get(type(model).__module__, "torch")
+    """"onnx", "torch", "llama" or "remote": which engine a loaded embedder or reranker runs on."""
+    return {"rag.onnx_engine": "onnx", "rag.remote": "remote", "rag.llama_engine": "llama"}.get(
+        type(model).__module__, "torch")
 

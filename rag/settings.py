@@ -26,7 +26,7 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-ENGINES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx", "llama")
 RERANK_APIS = ("jina", "tei")  # the rerank request/response shapes rag.remote speaks
 RERANK_TEMPLATES = ("server", "client")  # who writes the reranker's prompt: the server's template, or this client
 _PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
@@ -40,7 +40,7 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     embedding_dim: int = 0  # 0 = the model's full size
-    quantize: str = "none"  # "int8": dynamic int8 linears on the CPU (opt-in; see the README for its agreement)
+    quantize: str = "none"  # int8: dynamic int8 linears on the CPU (opt-in); q8_0: llama.cpp's (engine llama)
     engine: str = "auto"  # auto: ONNX Runtime on a CPU in float32 where it supports the model, else PyTorch
     engine_cache: str = ""  # where ONNX exports are kept; empty: beside the model (or data_dir/engines)
     embedding_url: str = ""  # an OpenAI-compatible base URL (http://host:8000/v1): embeddings from that server
@@ -93,8 +93,13 @@ class Settings:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise SettingsError(f"RAG_DEVICE={self.device!r} is not one of {', '.join(DEVICES)}.")
-        if self.quantize not in ("none", "int8"):
-            raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
+        if self.quantize not in ("none", "int8", "q8_0"):
+            raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8, q8_0.")
+        if (self.quantize == "q8_0") != (self.engine == "llama") and self.quantize != "none":
+            raise SettingsError(f"RAG_QUANTIZE={self.quantize} goes with RAG_ENGINE="
+                                f"{'llama' if self.quantize == 'q8_0' else 'onnx, torch or auto'}; "
+                                f"RAG_ENGINE={self.engine} takes RAG_QUANTIZE="
+                                f"{'none or q8_0' if self.engine == 'llama' else 'none or int8'}.")
         if self.engine not in ENGINES:
             raise SettingsError(f"RAG_ENGINE={self.engine!r} is not one of {', '.join(ENGINES)}.")
         if self.rerank_api not in RERANK_APIS:
