@@ -91,7 +91,7 @@ class LlamaCppReranker(YesNoReranker):
 
     def __init__(self, model: str, instruction: str = DEFAULT_INSTRUCTION, max_length: int = 8192,
                  quantize: str = "none", cache: str = "") -> None:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from transformers import AutoTokenizer
 
         try:
@@ -99,11 +99,16 @@ class LlamaCppReranker(YesNoReranker):
         except Exception as exc:
             raise ModelLoadError(f"Could not load the reranker's tokenizer from {model!r} ({brief(exc)}).") from exc
         super().__init__(tokenizer, model, instruction, min(max_length, CONTEXT), batch_size=8, prefix_cache=False)
-        weights: dict[str, Any] = {}
-        for f in sorted(Path(model).glob("*.safetensors")):
-            weights.update(load_file(str(f)))
-        head = weights.get("lm_head.weight", weights.get("model.embed_tokens.weight"))
-        self.head = np.asarray(head[self.yes_no_ids], dtype=np.float32)  # (2, hidden): no, yes
+        head: Any = None
+        for name in ("lm_head.weight", "model.embed_tokens.weight"):  # a tied head is the embedding table
+            for f in sorted(Path(model).glob("*.safetensors")):
+                with safe_open(str(f), "numpy") as st:
+                    if head is None and name in st.keys():  # noqa: SIM118 - safe_open has no __contains__
+                        head = st.get_slice(name)[self.yes_no_ids[0] : self.yes_no_ids[0] + 1], \
+                            st.get_slice(name)[self.yes_no_ids[1] : self.yes_no_ids[1] + 1]
+        if head is None:
+            raise ModelLoadError(f"{model!r} has no LM head or embedding table in its .safetensors files.")
+        self.head = np.concatenate(head).astype(np.float32)  # (2, hidden): no, yes
         self.states = LastStates(gguf_path(model, "causal", QTYPES[quantize], cache), threads())
 
     def _score_batches(self, prompts: list[list[int]]) -> list[float]:
