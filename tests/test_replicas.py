@@ -89,3 +89,11 @@ def _wait_for(condition, seconds: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met in time")
         time.sleep(0.5)
+
+
+def test_rag_load_takes_one_url_or_several() -> None:
+    from rag.cli import build_parser
+
+    assert build_parser().parse_args(["load", "http://a/"]).url == ["http://a/"]
+    assert build_parser().parse_args(["load", "http://a/", "http://b/", "--users", "4"]).url == ["http://a/",
+                                                                                                 "http://b/"]
