@@ -61,6 +61,7 @@ class Server:
         self.key_setting = "RAG_EMBEDDING_API_KEY" if role == "embedding" else "RAG_RERANK_API_KEY"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout_s, headers=headers)
+        self._key = api_key  # kept out of every message: a server may echo it in an error body
 
     def get(self, path: str) -> Any:
         """The JSON at ``path``, or None when the server has no such endpoint or answers anything but 200."""
@@ -95,17 +96,18 @@ class Server:
                 continue
             break
         code = response.status_code
-        if code in (401, 403):
-            raise ModelCallError(f"{where} refused the request (HTTP {code}: {_message(response)}). Set "
-                                 f"{self.key_setting} to a key it accepts.")
+        if code in (401, 403):  # its message is not shown: servers quote the key they were given
+            raise ModelCallError(f"{where} refused the request (HTTP {code}). Set {self.key_setting} to a key it "
+                                 "accepts.")
+        message = _message(response).replace(self._key, "…") if self._key else _message(response)
         if code == 404:
             raise ModelCallError(
-                f"{where} answered 404 for {path} ({_message(response)}). {self.url_setting} must be the base URL "
+                f"{where} answered 404 for {path} ({message}). {self.url_setting} must be the base URL "
                 f"the client adds {path} to (like http://host:8000/v1), and the model setting a model it serves."
             )
         if code >= 400:
             hint = " (retried: the server kept answering that)" if code in (429, 503) and self.retries else ""
-            raise ModelCallError(f"{where} answered HTTP {code}{hint}: {_message(response)}. Check that the model "
+            raise ModelCallError(f"{where} answered HTTP {code}{hint}: {message}. Check that the model "
                                  "setting names a model it serves and that the request fits its limits.")
         try:
             return response.json()

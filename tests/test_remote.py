@@ -114,6 +114,16 @@ def test_other_errors_are_not_retried_and_say_what_to_change(fake, tiny_models, 
     assert len(fake.requests) == 1 and "\n" not in str(info.value)
 
 
+def test_the_key_is_never_in_a_message(fake, tiny_models) -> None:
+    key = "sk-PLANTED-remote-4242"
+    emb = remote_embedder(fake, tiny_models, api_key=key)
+    for status in (401, 403, 500, 404):
+        fake.enqueue(Scripted(status, {"error": {"message": f"Incorrect API key provided: {key}"}}))
+        with pytest.raises(ModelCallError) as info:
+            emb.embed_query("x")
+        assert key not in str(info.value) and key not in repr(info.value)
+
+
 @pytest.mark.parametrize("body", ["<html>bad gateway</html>", {"data": []}, {"embeddings": [[1.0]]},
                                   {"data": [{"index": 5, "embedding": [1.0] * 8}]},
                                   {"data": [{"index": 0, "embedding": "AAAA"}]},
