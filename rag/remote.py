@@ -59,6 +59,7 @@ class Server:
         self.url, self.role, self.retries, self.timeout_s = url.rstrip("/"), role, retries, timeout_s
         self.url_setting = "RAG_EMBEDDING_URL" if role == "embedding" else "RAG_RERANK_URL"
         self.key_setting = "RAG_EMBEDDING_API_KEY" if role == "embedding" else "RAG_RERANK_API_KEY"
+        self.model_setting = "RAG_EMBEDDING_MODEL" if role == "embedding" else "RAG_RERANKER_MODEL"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout_s, headers=headers)
         self._key = api_key  # kept out of every message: a server may echo it in an error body
@@ -103,12 +104,13 @@ class Server:
         if code == 404:
             raise ModelCallError(
                 f"{where} answered 404 for {path} ({message}). {self.url_setting} must be the base URL "
-                f"the client adds {path} to (like http://host:8000/v1), and the model setting a model it serves."
+                f"the client adds {path} to (like http://host:8000/v1), and {self.model_setting} a model it serves."
             )
         if code >= 400:
             hint = " (retried: the server kept answering that)" if code in (429, 503) and self.retries else ""
-            raise ModelCallError(f"{where} answered HTTP {code}{hint}: {message}. Check that the model "
-                                 "setting names a model it serves and that the request fits its limits.")
+            raise ModelCallError(f"{where} answered HTTP {code}{hint}: {message}. Check that "
+                                 f"{self.model_setting} names a model it serves and that the request fits its "
+                                 "limits.")
         try:
             return response.json()
         except ValueError:
