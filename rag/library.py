@@ -9,6 +9,8 @@ indexed, and only the files that were indexed replace the kept ones, so a bad fi
 Removing a document removes its chunks, its kept text (``rag.texts``), its kept upload and its URL; a removed
 document of the default corpus is written to ``data_dir/removed.json``, which first start and rebuild skip. One
 library job runs at a time.
+Several replicas over one Milvus: only the one with ``RAG_INDEX_ON_START=true`` indexes an empty collection on first
+start, so two that start together never index it twice; each finishes its own interrupted jobs.
 
 Before each indexing job the job (``IndexJob``) is written to ``data_dir/pending-ingest.json`` and removed when it
 ends; a start that finds the file (the app was killed mid-job) runs it again, which embeds only what is missing and
@@ -106,6 +108,8 @@ class Library:
                 if interrupted:
                     log.info("an indexing job was interrupted; indexing %s again", ", ".join(interrupted.paths))
                     self._index(interrupted, "Finishing the interrupted indexing")
+                elif chunks == 0 and not self.settings.index_on_start:  # another replica indexes (README)
+                    log.info("the collection is empty; RAG_INDEX_ON_START=false, so another replica indexes it")
                 elif chunks == 0:
                     self.status = "Preparing the default documents…"
                     job, origin = self._default_job()

@@ -66,12 +66,15 @@ def default_questions(n: int) -> list[str]:
     return rows[:n]
 
 
-def run_users(url: str, questions: Sequence[str], auth: tuple[str, str] | None = None,
+def run_users(url: str | Sequence[str], questions: Sequence[str], auth: tuple[str, str] | None = None,
               check: bool = True) -> LoadReport:
-    """Ask every question at once, one user (client session) each; then, with ``check``, each alone."""
+    """Ask every question at once, one user (client session) each; then, with ``check``, each alone. Several URLs
+    (replicas of one app) share the users in turn, and each question alone is asked of the first."""
     from gradio_client import Client
 
-    clients = [Client(url, auth=auth, verbose=False) for _ in questions]
+    urls = [url] if isinstance(url, str) else list(url)
+    url = urls[0]
+    clients = [Client(urls[i % len(urls)], auth=auth, verbose=False) for i in range(len(questions))]
     results: list[UserResult | None] = [None] * len(questions)
     gate = threading.Barrier(len(questions) + 1)
     start = 0.0

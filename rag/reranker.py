@@ -53,6 +53,10 @@ class Reranker(ABC):
         """
         yield from self.score(query, passages, instruction)
 
+    def notice(self, instruction: str | None = None) -> str:
+        """One line for the user when the scores cannot follow ``instruction`` as asked (empty: they do)."""
+        return ""
+
 
 MIN_SHARED_PREFIX = 8  # fewer shared tokens than this: each prompt runs whole (a cache would not pay)
 

@@ -26,8 +26,10 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-ENGINES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx", "llama")
 ANALYZERS = ("standard", "jieba")  # the BM25 analyzer of a new collection (rag.store)
+RERANK_APIS = ("jina", "tei")  # the rerank request/response shapes rag.remote speaks
+RERANK_TEMPLATES = ("server", "client")  # who writes the reranker's prompt: the server's template, or this client
 _PLAIN_ENV_NAMES = {"openai_api_key": "OPENAI_API_KEY", "openai_base_url": "OPENAI_BASE_URL",
                     "zero_gpu": "SPACES_ZERO_GPU"}
 
@@ -39,9 +41,19 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     embedding_dim: int = 0  # 0 = the model's full size
-    quantize: str = "none"  # "int8": dynamic int8 linears on the CPU (opt-in; see the README for its agreement)
+    quantize: str = "none"  # int8: dynamic int8 linears on the CPU (opt-in); q8_0: llama.cpp's (engine llama)
     engine: str = "auto"  # auto: ONNX Runtime on a CPU in float32 where it supports the model, else PyTorch
     engine_cache: str = ""  # where ONNX exports are kept; empty: beside the model (or data_dir/engines)
+    embedding_url: str = ""  # an OpenAI-compatible base URL (http://host:8000/v1): embeddings from that server
+    embedding_api_key: str = field(default="", repr=False)
+    embedding_tokenizer: str = ""  # where the embedding tokenizer is loaded from; empty: embedding_model
+    embedding_batch: int = 32  # texts per /embeddings request
+    rerank_url: str = ""  # a base URL whose /rerank scores the candidates, instead of the reranker in this process
+    rerank_api_key: str = field(default="", repr=False)
+    rerank_api: str = "jina"  # jina: {query, documents} -> {results: [{index, relevance_score}]}; tei: {query, texts}
+    rerank_template: str = "server"  # server: the server formats the prompt; client: the card's prompt is sent
+    remote_timeout_s: float = 60.0  # one request to RAG_EMBEDDING_URL or RAG_RERANK_URL
+    remote_retries: int = 3  # retries of a request answered 429 or 503, with backoff
     zero_gpu: bool = False  # SPACES_ZERO_GPU, set by a ZeroGPU Space: every model call goes through spaces.GPU
     milvus_uri: str = "data/milvus.db"
     milvus_token: str = field(default="", repr=False)
@@ -68,6 +80,7 @@ class Settings:
     history_turns: int = 3
     llm_timeout_s: float = 60.0
     llm_retries: int = 3
+    index_on_start: bool = True  # index RAG_DOCS (or the FAQ) when the collection is empty; one replica only
     docs: str = ""  # RAG_DOCS: the folder the app indexes on first start, instead of the Milvus FAQ
     data_dir: str = "data"  # uploads and the downloaded default corpus
     max_upload_files: int = 50
@@ -84,20 +97,37 @@ class Settings:
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise SettingsError(f"RAG_DEVICE={self.device!r} is not one of {', '.join(DEVICES)}.")
-        if self.quantize not in ("none", "int8"):
-            raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8.")
+        if self.quantize not in ("none", "int8", "q8_0"):
+            raise SettingsError(f"RAG_QUANTIZE={self.quantize!r} is not one of none, int8, q8_0.")
+        if (self.quantize == "q8_0") != (self.engine == "llama") and self.quantize != "none":
+            raise SettingsError(f"RAG_QUANTIZE={self.quantize} goes with RAG_ENGINE="
+                                f"{'llama' if self.quantize == 'q8_0' else 'onnx, torch or auto'}; "
+                                f"RAG_ENGINE={self.engine} takes RAG_QUANTIZE="
+                                f"{'none or q8_0' if self.engine == 'llama' else 'none or int8'}.")
         if self.engine not in ENGINES:
             raise SettingsError(f"RAG_ENGINE={self.engine!r} is not one of {', '.join(ENGINES)}.")
         if self.analyzer and self.analyzer not in ANALYZERS:
             raise SettingsError(f"RAG_ANALYZER={self.analyzer!r} is not one of {', '.join(ANALYZERS)}, or empty "
                                 "(jieba for a new collection; an existing one keeps its own).")
+        if self.rerank_api not in RERANK_APIS:
+            raise SettingsError(f"RAG_RERANK_API={self.rerank_api!r} is not one of {', '.join(RERANK_APIS)}.")
+        if self.rerank_template not in RERANK_TEMPLATES:
+            raise SettingsError(f"RAG_RERANK_TEMPLATE={self.rerank_template!r} is not one of "
+                                f"{', '.join(RERANK_TEMPLATES)}.")
+        for name in ("embedding_url", "rerank_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{env_name(name)}={url!r} is not an http(s) URL; give the base URL, like "
+                                    "http://localhost:8000/v1, or leave it empty to run the model in this process.")
         if self.dtype not in DTYPES:
             raise SettingsError(f"RAG_DTYPE={self.dtype!r} is not one of {', '.join(DTYPES)}.")
         for name in ("candidates", "top_k", "chunk_tokens", "rerank_max_tokens", "max_question_tokens",
-                     "convert_memory_mb"):
+                     "convert_memory_mb", "embedding_batch"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{env_name(name)} must be at least 1, not {getattr(self, name)}.")
-        for name in ("convert_timeout_s", "fetch_timeout_s"):
+        if self.remote_retries < 0:
+            raise SettingsError(f"RAG_REMOTE_RETRIES must be 0 or more, not {self.remote_retries}.")
+        for name in ("convert_timeout_s", "fetch_timeout_s", "remote_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{env_name(name)} must be a positive number of seconds.")
         if self.embedding_dim < 0:
