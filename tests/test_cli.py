@@ -97,7 +97,7 @@ def test_same_commands_against_a_milvus_server(env, tmp_path: Path, faq_dir: Pat
     out = run(["search", "How is data stored in milvus?", "--json"], env, tmp_path)
     assert out.returncode == 0, out.stderr
     assert_search_result(json.loads(out.stdout), candidates=10, top_k=3)
-    assert not (tmp_path / "data").exists()  # nothing went to a Lite file
+    assert not (tmp_path / "data" / "milvus.db").exists()  # nothing went to a Lite file (data/ holds the texts)
 
 
 def assert_search_result(r: dict, candidates: int, top_k: int) -> None:
