@@ -40,9 +40,11 @@ def kill_after(proc: subprocess.Popen, chunks: int) -> None:
     proc.wait(30)
 
 
-def ingest(env: dict[str, str], uri: Path, docs: Path, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rag", "ingest", str(docs), "--json"],
-                            env={**env, "RAG_MILVUS_URI": str(uri)}, cwd=cwd, stdout=subprocess.PIPE,
+def ingest(env: dict[str, str], uri: Path, docs: Path) -> subprocess.Popen:
+    """``rag ingest docs`` run from the folder above it, so its documents are named ``docs/docN.md``: the names
+    the app gives them as RAG_DOCS (relative to its parent), which the chunk ids include."""
+    return subprocess.Popen([sys.executable, "-m", "rag", "ingest", docs.name, "--json"],
+                            env={**env, "RAG_MILVUS_URI": str(uri)}, cwd=docs.parent, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
 
@@ -61,7 +63,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> tuple[Path,
     docs = tmp / "docs"
     write_corpus(docs)
     env = cli_env(*tiny_models)
-    clean = ingest(env, tmp / "clean.db", docs, tmp)
+    clean = ingest(env, tmp / "clean.db", docs)
     assert clean.wait(300) == 0, clean.stderr.read()
     ids = stored_ids(tmp / "clean.db")
     assert len(ids) == len(set(ids)) == 1200
@@ -70,12 +72,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tiny_models) -> tuple[Path,
 
 def test_kill_9_during_ingest_then_ingest_again_equals_a_clean_run(corpus, tmp_path: Path, tiny_models) -> None:
     docs, env, clean = corpus
-    crashed = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
+    crashed = ingest(env, tmp_path / "crashed.db", docs)
     kill_after(crashed, 192)  # 3 batches of 64 stored
     partial = stored_ids(tmp_path / "crashed.db")
     assert 192 <= len(partial) < len(clean)  # the kill landed in the middle, and the stored batches survived it
 
-    again = ingest(env, tmp_path / "crashed.db", docs, tmp_path)
+    again = ingest(env, tmp_path / "crashed.db", docs)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     assert b'"chunks_skipped": %d' % len(partial) in out  # what survived was not embedded again
@@ -91,21 +93,21 @@ def test_kill_9_in_the_middle_of_a_replace_then_ingest_again_leaves_exactly_the_
 ) -> None:
     env, docs = cli_env(*tiny_models), tmp_path / "docs"
     write_corpus(docs, files=4, seed=1)
-    first = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    first = ingest(env, tmp_path / "m.db", docs)
     assert first.wait(300) == 0, first.stderr.read()
     old = set(stored_ids(tmp_path / "m.db"))
     write_corpus(docs, files=4, seed=2)  # every section edited: each file is replaced as a whole
-    fresh = ingest(env, tmp_path / "fresh.db", docs, tmp_path)  # what the edited files give on their own
+    fresh = ingest(env, tmp_path / "fresh.db", docs)  # what the edited files give on their own
     assert fresh.wait(300) == 0, fresh.stderr.read()
     new = set(stored_ids(tmp_path / "fresh.db"))
     assert len(old) == len(new) == 400 and not old & new
 
-    crashed = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    crashed = ingest(env, tmp_path / "m.db", docs)
     kill_after(crashed, 192)
     middle = set(stored_ids(tmp_path / "m.db"))
     assert old <= middle and 192 <= len(middle & new) < 400  # never neither version: the old one is whole
 
-    again = ingest(env, tmp_path / "m.db", docs, tmp_path)
+    again = ingest(env, tmp_path / "m.db", docs)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err
     report = json.loads(out)
