@@ -336,7 +336,7 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         gr.api(search, api_name="search", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(ask, api_name="ask", concurrency_limit=4, concurrency_id="chat", queue=queued)
         gr.api(documents, api_name="documents", concurrency_limit=4, concurrency_id="chat", queue=queued)
-        gr.api(compare_tab.api, api_name="compare", concurrency_limit=4, concurrency_id="chat", queue=queued)
+        gr.api(compare_tab.compare, api_name="compare", concurrency_limit=4, concurrency_id="chat", queue=queued)
     return demo
 
 

@@ -4,8 +4,8 @@ metrics.
 ``CompareTab(settings, pipeline, library)``: ``build()`` lays the tab out (inside ``gr.Tab``), ``wire(demo)``
 connects it. A run is ``rag.compare.compare`` (no LLM); the view is ``rag.render.compare_view``. Marks go to
 ``RAG_DATA_DIR/marks.csv`` (``rag.marks``) and the metrics beside each setup are ``rag.evaluation``'s over them,
-so they are what ``rag eval --marks`` computes for that question. ``api(question, a, b)`` is the ``/compare``
-endpoint. ``MarksPanel`` is the marking control, which the Ask tab uses too.
+so they are what ``rag eval --marks`` computes for that question. ``compare(question, a, b)`` is the ``/compare``
+endpoint (and MCP tool). ``MarksPanel`` is the marking control, which the Ask tab uses too.
 
 Leaves out: the comparison itself (``rag.compare``) and the other tabs (``app.py``).
 """
@@ -89,7 +89,9 @@ class CompareTab:
         self.panel = MarksPanel(self.marks)
 
     # -- handlers ----------------------------------------------------------------------------------------------
-    def api(self, question: str, a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> dict[str, Any]:
+    def compare(
+        self, question: str, a: dict[str, Any] | None = None, b: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Compare two retrieval setups on one question, without an LLM: the question goes through setup A and setup
         B, and each one's result is the JSON of /search plus its "setup"; "overlap" is the share of the top-k the two
         final rankings have in common.
