@@ -66,7 +66,7 @@ def test_two_replicas_one_milvus_one_inference_server(browser, tiny_models, faq_
             page.locator("input[type=file]").set_input_files([str(note)])
             page.wait_for_timeout(1000)
             page.locator("#add").click()
-            page.locator("#report").get_by_text("Added").wait_for(timeout=60000)
+            page.locator("#report").get_by_text("Added").first.wait_for(timeout=60000)
             from gradio_client import Client
 
             found = Client(url_b, verbose=False).predict("zebra protocol lighthouse node", 20, 3, api_name="/search")
