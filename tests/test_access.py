@@ -97,16 +97,16 @@ def test_login_and_admin_only_changes_in_the_browser(browser, tiny_models, faq_d
             assert "only an admin" in bob.locator("#access").inner_text()
             for button in ("#add", "#clear", "#rebuild", "#remove"):
                 assert bob.locator(button).is_disabled()
-            refusals = "document.body.innerText.split('Only an admin (RAG_ADMINS)').length - 1"
-            before = bob.evaluate(refusals)
-            bob.evaluate("document.querySelector('#remove').removeAttribute('disabled')")
-            bob.locator("#remove").click(force=True)
-            bob.wait_for_function(f"{refusals} > {before}", timeout=30000)
             # A visitor who enables the button in the page is still refused by the server.
             bob.evaluate("document.querySelector('#clear').removeAttribute('disabled')")
             bob.locator("#clear").click(force=True)
             bob.get_by_text("Only an admin (RAG_ADMINS) may change the index").wait_for(timeout=30000)
             assert not bob.locator("#stats").inner_text().startswith("0 chunks")
+            refusals = "document.body.innerText.split('Only an admin (RAG_ADMINS)').length - 1"
+            before = bob.evaluate(refusals)
+            bob.evaluate("document.querySelector('#remove').removeAttribute('disabled')")
+            bob.locator("#remove").click(force=True)
+            bob.wait_for_function(f"{refusals} > {before}", timeout=30000)
             SHOTS.mkdir(exist_ok=True)
             bob.screenshot(path=str(SHOTS / "documents-locked.png"), full_page=True)
 
