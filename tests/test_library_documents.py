@@ -27,7 +27,7 @@ HOSTILE = ['quote"d.md', "it's.md", "back\\slash.md", 'x" or doc != "', "or", "1
 @pytest.fixture(params=["lite", "server"])
 def store(request, tmp_path) -> MilvusStore:
     uri = str(tmp_path / "lite.db") if request.param == "lite" else request.getfixturevalue("milvus_server")
-    s = MilvusStore(uri, f"docs_{request.param}")
+    s = MilvusStore(uri, f"docs_{request.param}", timeout=60)
     s.drop()
     yield s
     s.drop()

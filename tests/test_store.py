@@ -21,7 +21,8 @@ def store(request, tmp_path) -> MilvusStore:
         uri = str(tmp_path / "sub" / "lite.db")  # the folder is created
     else:
         uri = request.getfixturevalue("milvus_server")
-    s = MilvusStore(uri, f"c_{request.node.name.split('[')[0][-20:]}_{request.param}")
+    # a loaded CI machine can take more than the default 10 s to connect to the local server
+    s = MilvusStore(uri, f"c_{request.node.name.split('[')[0][-20:]}_{request.param}", timeout=60)
     s.drop()
     yield s
     s.drop()
