@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+from openai_server import send_json
 
 
 def vector(text: str, dim: int) -> list[float]:
@@ -87,14 +88,7 @@ class FakeModels:
                     self._send(404, {"error": {"message": "no such endpoint"}})
 
             def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload, headers)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -17,6 +17,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def send_json(
+    handler: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None
+) -> None:
+    """One JSON reply (a string ``payload`` is sent as it is: a malformed body, on purpose)."""
+    data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @dataclass
 class Reply:
     chunks: list[str] = field(default_factory=lambda: ["Milvus stores ", "inserted data in MinIO [1]."])
@@ -62,14 +76,7 @@ class FakeOpenAI:
                     })
 
             def _json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload, headers)
 
             def _stream(self, body: dict, reply: Reply) -> None:
                 model = body.get("model", "m")
