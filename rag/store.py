@@ -62,7 +62,21 @@ _PAGE = 1000  # rows per query or delete request
 _SCAN_PAGE = 16384  # rows per page of a scan: Milvus's largest; four times as fast as pages of 1000 on Lite
 RRF_K = 60  # the usual RRF constant: score = sum over rankings of 1 / (RRF_K + rank)
 FUSION_DEPTH = 100  # each ranking fused in a hybrid search is at least this deep, whatever the final limit
+CONNECT_BACKOFF_S = (0.5, 2.0)  # pauses before the second and third try to connect to a server that refused
 EXACT_SCOPE = 20_000  # a scope of at most this many chunks is searched exactly (``MilvusStore._exact``)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """True when grpc's UNAVAILABLE is anywhere in the exception's chain (a refused or dropped connection)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(seen, "code", None)
+        if callable(code):
+            with contextlib.suppress(Exception):
+                if getattr(code(), "name", "") == "UNAVAILABLE":
+                    return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def is_lite_uri(uri: str) -> bool:
@@ -119,7 +133,7 @@ class MilvusStore:
         if is_lite_uri(self.uri):
             Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         try:
-            client = MilvusClient(uri=self.uri, token=self.token, timeout=self.timeout)
+            client = self._connect(MilvusClient)
             if is_lite_uri(self.uri):
                 key = _lite_key(self.uri)
                 with _LITE_LOCK:
@@ -137,6 +151,24 @@ class MilvusStore:
                 "RAG_MILVUS_URI and RAG_MILVUS_TOKEN are right, or unset RAG_MILVUS_URI to use a local Milvus Lite "
                 "file."
             ) from exc
+
+    def _connect(self, client_class: Any) -> Any:
+        """A client for the URI. A server's refusal that grpc calls UNAVAILABLE is tried again, within the timeout,
+        after CONNECT_BACKOFF_S: pymilvus shares one connection per address and recovers an idle one in place, and a
+        server that drops idle connections (``milvus-lite server`` answers pymilvus's 10 s keepalive pings with
+        GOAWAY "Too many pings") fails that recovery once and then takes a new connection."""
+        deadline = time.monotonic() + self.timeout
+        pauses = [] if is_lite_uri(self.uri) else list(CONNECT_BACKOFF_S)
+        while True:
+            try:
+                return client_class(uri=self.uri, token=self.token, timeout=self.timeout)
+            except Exception as exc:
+                if not pauses or not _unavailable(exc) or time.monotonic() + pauses[0] >= deadline:
+                    raise
+                pause = pauses.pop(0)
+                log.warning("Milvus at %s refused the connection (%s); trying again in %.1f s", self.uri, brief(exc),
+                            pause)
+                time.sleep(pause)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
+import grpc
 import numpy as np
 import pytest
 
+from rag import store as store_module
 from rag.errors import IncompatibleCollectionError, StoreError
 from rag.settings import ROOT
 from rag.store import MilvusStore
@@ -74,6 +77,66 @@ def test_unreachable_server_says_what_to_change() -> None:
     s = MilvusStore("http://127.0.0.1:1", "x", timeout=2)
     with pytest.raises(StoreError, match="RAG_MILVUS_URI"):
         s.exists()
+
+
+class _Unavailable(grpc.RpcError):
+    """What grpc raises when a server drops the connection (GOAWAY "Too many pings" from milvus-lite server)."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+
+def _client_failing(times: int, exc: Exception) -> tuple[type, list[float]]:
+    """A stand-in for MilvusClient whose first ``times`` constructions raise ``exc``; the times of every try."""
+    tries: list[float] = []
+
+    class Client:
+        def __init__(self, **_: object) -> None:
+            tries.append(time.monotonic())
+            if len(tries) <= times:
+                raise exc
+
+    return Client, tries
+
+
+def _milvus_refusal() -> Exception:
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        try:
+            raise _Unavailable()
+        except grpc.RpcError as cause:
+            raise MilvusException(code=2, message="Fail connecting to server") from cause
+    except MilvusException as exc:
+        return exc
+
+
+def test_a_server_that_refuses_once_is_tried_again() -> None:
+    client, tries = _client_failing(1, _milvus_refusal())
+    MilvusStore("http://127.0.0.1:1", "x", timeout=30)._connect(client)
+    assert len(tries) == 2 and tries[1] - tries[0] >= store_module.CONNECT_BACKOFF_S[0]
+
+
+def test_a_refusal_is_tried_at_most_three_times_and_never_past_the_timeout() -> None:
+    client, tries = _client_failing(5, _milvus_refusal())
+    with pytest.raises(Exception, match="Fail connecting"):
+        MilvusStore("http://127.0.0.1:1", "x", timeout=30)._connect(client)
+    assert len(tries) == 1 + len(store_module.CONNECT_BACKOFF_S)
+    client, tries = _client_failing(5, _milvus_refusal())
+    with pytest.raises(Exception, match="Fail connecting"):
+        MilvusStore("http://127.0.0.1:1", "x", timeout=0.2)._connect(client)  # the first pause would pass it
+    assert len(tries) == 1
+
+
+def test_other_errors_and_lite_files_are_not_tried_again(tmp_path) -> None:
+    client, tries = _client_failing(1, ValueError("bad token"))
+    with pytest.raises(ValueError):
+        MilvusStore("http://127.0.0.1:1", "x", timeout=30)._connect(client)
+    assert len(tries) == 1
+    client, tries = _client_failing(1, _milvus_refusal())
+    with pytest.raises(Exception, match="Fail connecting"):
+        MilvusStore(str(tmp_path / "x.db"), "x", timeout=30)._connect(client)
+    assert len(tries) == 1
 
 
 def test_a_second_process_on_a_lite_file_gets_a_clear_message(tmp_path) -> None:
