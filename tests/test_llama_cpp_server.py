@@ -9,7 +9,7 @@ of a unit embedding, 1.4e-3 in a dense score (an inner product of two), 2.3e-4 i
 no flash attention) the same comparison is within 1e-6 (measured 8.4e-7, 9.1e-7, 5.7e-7): the GGUF conversion
 itself is exact, and ``test_float32_attention_is_exact`` holds it to 1e-5.
 
-Then the CLI (ingest, search, ask) and the app answer through the server, and the failures run against it: a
+Then the CLI (ingest, search, eval, ask) and the app answer through the server, and the failures run against it: a
 stopped server, a model name it does not serve.
 """
 
@@ -33,11 +33,14 @@ from rag.load import default_questions
 from rag.pipeline import Pipeline
 from rag.remote import RemoteEmbedder, RemoteReranker
 from rag.reranker import Qwen3Reranker
+from rag.settings import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 DENSE_TOL = 5e-3
 RERANK_TOL = 2e-3
+EVAL_QUESTIONS = 8
+EVAL_TOL = 1 / EVAL_QUESTIONS + 1e-9  # one question may change: two candidates closer than the tolerances swap
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,18 @@ def test_the_cli_answers_through_the_server_with_the_in_process_rankings(servers
         if [h["id"] for h in r["candidates"]] == [h["id"] for h in ours["candidates"]]:  # same candidates
             assert_same_ranking([(h["id"], h["rerank_score"]) for h in ours["reranked"]],
                                 [(h["id"], h["rerank_score"]) for h in r["reranked"]], RERANK_TOL)
+    scores = []  # the evaluation through the server reads as the one in process
+    for env in (remote, local):
+        out = run(["eval", "--csv", str(ROOT / "config" / "eval" / "milvus_faq.csv"), "--lang", "en",
+                   "--limit", str(EVAL_QUESTIONS), "--modes", "dense,rerank", "--json"], env, tmp_path)
+        assert out.returncode == 0 and "note:" not in out.stderr, out.stderr
+        scores.append(json.loads(out.stdout))
+    through, inside = scores
+    assert set(through) == set(inside) == {"dense", "rerank"}
+    for mode in ("dense", "rerank"):
+        for metric, value in inside[mode].items():
+            if isinstance(value, float):
+                assert through[mode][metric] == pytest.approx(value, abs=EVAL_TOL), (mode, metric)
     with FakeOpenAI() as llm:
         asked = run(["ask", "Where does Milvus store data?", "--json"],
                     {**remote, "OPENAI_BASE_URL": llm.url, "OPENAI_API_KEY": "sk-x"}, tmp_path)
