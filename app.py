@@ -7,7 +7,8 @@ answer with its sources), both with an optional ``sources`` (document names) to 
 (the list of documents); with RAG_MCP (or ``python app.py --mcp``) they are MCP tools as well, described by their
 docstrings. The Documents tab is ``rag.ui_documents``; a card or a citation [n] opens its passage in its document
 (``rag.ui_passage``). The Evaluate tab scores a labelled set through the same
-pipeline (``rag.evaluation``).
+pipeline (``rag.evaluation``). Every text shown is ``rag.locales``'s: labels as ``gr.I18n`` keys that the browser
+translates, what a handler returns in the language of its request (Accept-Language).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from rag.evalsets import load_set  # noqa: E402
 from rag.evaluation import evaluate  # noqa: E402
 from rag.generation import Turn  # noqa: E402
 from rag.library import Library  # noqa: E402
+from rag.locales import LANGS, browser_i18n, error_text, lang_of, t, ui  # noqa: E402
 from rag.mcp_auth import McpLogin  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import ROOT, Settings, load_settings  # noqa: E402
@@ -48,6 +50,7 @@ from rag.ui_passage import CARD_CLICK_JS, PassageViewer  # noqa: E402
 EXAMPLES = ["Where does Milvus store data?", "How much does Milvus cost?", "Can Milvus run on ARM processors?"]
 EVAL_SET = ROOT / "config" / "eval" / "milvus_faq.csv"  # paraphrased questions about the default corpus
 EVAL_MODES = ("dense", "hybrid", "rerank")
+EVAL_SPLIT = "test"  # the BEIR split asked by default (a name in the data, not a text of the UI)
 
 
 def _text(content: Any) -> str:
@@ -66,7 +69,10 @@ def to_turns(messages: list[dict[str, Any]]) -> list[Turn]:
         if m["role"] == "user":
             question = _text(m["content"])
         elif m["role"] == "assistant" and question is not None:
-            turns.append(Turn(question, _text(m["content"]).split(render.SOURCES_HEADER)[0]))
+            answer = _text(m["content"])
+            for lang in LANGS:  # the sources list starts with its header in the language it was shown in
+                answer = answer.split(render.sources_header(lang))[0]
+            turns.append(Turn(question, answer))
             question = None
     return turns
 
@@ -75,88 +81,101 @@ def chat_turn(
     pipeline: Pipeline, message: str, chat: list[dict[str, Any]], candidates: float, top_k: float,
     query_instruction: str, rerank_instruction: str, llm_model: str, hybrid: bool | None = None,
     sources: Sequence[str] = (), documents: int | None = None, found: list[Retrieval] | None = None,
+    lang: str = "en",
 ) -> Iterator[tuple[Any, ...]]:
     """One question as the UI shows it: (chat, comparison, chart, timings, cleared question) after each step.
 
     The dense column comes first while the reranked side says it is reranking, then the reranked one fills in
     (the best so far, "Reranking 4 of 10"), then the streamed answer with its sources. The settings given apply to
     this question only; ``sources`` are the documents it searches (all when empty), of ``documents`` in the index
-    (the panel then says "3 of 41 documents"). The final retrieval is appended to ``found`` when it is given.
+    (the panel then says "3 of 41 documents"). The final retrieval is appended to ``found`` when it is given. Every
+    text is in ``lang`` (``rag.locales``); the LLM answers in the question's language.
     """
     message = (message or "").strip()
     if not message:
-        gr.Warning("Type a question first.")
+        gr.Warning(t(lang, "ask.type_first"))
         yield chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
     history = to_turns(chat)
     chat = [*chat, {"role": "user", "content": render.md_escape(message)}, {"role": "assistant", "content": ""}]
     start = time.perf_counter()
-    # "first card": from the dense column to the first reranked card
-    parts: dict[str, float | None] = dict.fromkeys(("embed", "search", "first card", "rerank", "first token", "total"))
+    # "first_card": from the dense column to the first reranked card (the names: render.TIMING_KEYS)
+    parts: dict[str, float | None] = dict.fromkeys(("embed", "search", "first_card", "rerank", "first_token", "total"))
 
     def show(comparison: str | None = None, chart: str | None = None) -> tuple[Any, ...]:
         """The outputs; None leaves a panel as it is."""
         keep = gr.skip()
         snapshot = [*chat[:-1], dict(chat[-1])]  # the answer message changes after this yield
         return (snapshot, keep if comparison is None else comparison, keep if chart is None else chart,
-                render.timings(list(parts.items())), "")
+                render.timings(list(parts.items()), lang), "")
 
-    yield show('<div class="rag-pending">Searching…</div>', "")
+    yield show(render.pending(t(lang, "ask.searching")), "")
     try:
         question = pipeline.generator.standalone_question(message, history, llm_model or None)
         steps = pipeline.retrieve_steps(question, int(candidates), int(top_k), query_instruction or None,
                                         rerank_instruction or None, hybrid, sources)
-        scope = render.scope_text(sources, documents) if documents is not None else ""
+        scope = render.scope_text(sources, documents, lang) if documents is not None else ""
         ranked = next(steps)  # the first stage; then the reranked column fills in, best so far first
         if ranked.notice:
-            gr.Warning(ranked.notice)
+            gr.Warning(render.notice_text(ranked, lang))
         parts["embed"], parts["search"] = ranked.timings.embed_s, ranked.timings.search_s
-        yield show(render.comparison(ranked, reranking=True, scope=scope), render.chart(ranked))
+        yield show(render.comparison(ranked, reranking=True, scope=scope, lang=lang), render.chart(ranked, lang))
         dense_shown = time.perf_counter()
         for ranked in steps:
-            if ranked.reranked and parts["first card"] is None:
-                parts["first card"] = time.perf_counter() - dense_shown
+            if ranked.reranked and parts["first_card"] is None:
+                parts["first_card"] = time.perf_counter() - dense_shown
             parts["rerank"] = ranked.timings.rerank_s if ranked.reranked else None
-            yield show(render.comparison(ranked, scope=scope), render.chart(ranked))
+            yield show(render.comparison(ranked, scope=scope, lang=lang), render.chart(ranked, lang))
         if not ranked.reranked and ranked.notice:
-            gr.Warning(ranked.notice)
+            gr.Warning(render.notice_text(ranked, lang))
         if found is not None:
             found.append(ranked)
         answer = pipeline.generator.stream(message, ranked.passages, history, llm_model or None)
         for _ in answer:
-            parts["first token"] = answer.first_token_s
-            chat[-1]["content"] = answer.text if answer.generated else render.md_escape(answer.text)
+            parts["first_token"] = answer.first_token_s
+            chat[-1]["content"] = (answer_text(pipeline, answer, lang) if answer.generated
+                                   else render.passages_only(ranked.passages, lang))
             yield show()
         if answer.generated:
-            chat[-1]["content"] += render.sources_markdown(ranked.passages)
+            chat[-1]["content"] += render.sources_markdown(ranked.passages, lang)
     except RAGError as exc:
-        chat[-1]["content"] = f"⚠ {render.md_escape(str(exc))}"
+        chat[-1]["content"] = f"⚠ {render.md_escape(error_text(lang, exc))}"
     parts["total"] = time.perf_counter() - start
     yield show()
 
 
+def answer_text(pipeline: Pipeline, answer: Any, lang: str) -> str:
+    """The streamed answer as the chat shows it: the model's text, and a failure or cut line in ``lang``."""
+    if answer.tail is None:
+        return answer.text
+    key, params = answer.tail
+    line = pipeline.generator.scrub(t(lang, key, **params))  # the API key blanked out, as in the English line
+    return f"{answer.body}\n\n⚠ {line}" if answer.body else f"⚠ {line}"
+
+
 def evaluation_view(
     pipeline: Pipeline, path: str, split: str = "test", limit: float | None = 0, lang: str = "",
-    progress: Any = None, allowed: Sequence[Path] | None = None,
+    progress: Any = None, allowed: Sequence[Path] | None = None, ui_lang: str = "en",
 ) -> tuple[str, str]:
-    """(metrics HTML, reranking changes HTML) for a BEIR folder or a CSV, run through the app's pipeline.
+    """(metrics HTML, reranking changes HTML) for a BEIR folder or a CSV, run through the app's pipeline; ``lang``
+    is the CSV's language filter, ``ui_lang`` the language the view is in.
 
     A typed server path must lie under one of ``allowed`` (a hosted app must not read any file a visitor names).
     """
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
-            progress((done, total), desc="Embedding the corpus" if stage == "embedding" else "Asking the questions",
-                     unit="documents" if stage == "embedding" else "questions")
+            embedding = stage == "embedding"
+            progress((done, total), desc=t(ui_lang, "eval.embedding" if embedding else "eval.asking"),
+                     unit=t(ui_lang, "eval.documents_unit" if embedding else "eval.questions_unit"))
 
     try:
         if allowed is not None and not any(_inside(Path(path or EVAL_SET), root) for root in allowed):
-            raise RAGError(f"The app only reads evaluation sets under {', '.join(map(str, allowed))}. Upload a CSV, "
-                           "move the set there, or add its folder to RAG_EVAL_PATHS.")
+            raise RAGError(key="eval.outside", roots=", ".join(map(str, allowed)))
         evalset = load_set(path or EVAL_SET, (split or "test").strip(), int(limit or 0) or None, lang.strip() or None)
         result = evaluate(pipeline, evalset, EVAL_MODES, progress=report)
     except RAGError as exc:
-        raise gr.Error(str(exc)) from None
-    return render.eval_metrics(result), render.eval_changes(result)
+        raise gr.Error(error_text(ui_lang, exc)) from None
+    return render.eval_metrics(result, ui_lang), render.eval_changes(result, lang=ui_lang)
 
 
 def eval_roots(settings: Settings) -> list[Path]:
@@ -169,6 +188,12 @@ def _inside(path: Path, root: Path) -> bool:
     return path.expanduser().resolve().is_relative_to(root)
 
 
+def label_params(settings: Settings) -> dict[str, Any]:
+    """The settings that labels name (the upload limits, the fetch timeout), for ``rag.locales.browser_i18n``."""
+    return {"max_files": settings.max_upload_files, "max_file_mb": settings.max_file_mb,
+            "max_upload_mb": settings.max_upload_mb, "fetch_timeout_s": settings.fetch_timeout_s}
+
+
 def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
     settings: Settings = pipeline.settings
     library = library or Library(pipeline)
@@ -179,25 +204,37 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
 
     def respond(
         message: str, chat: list[dict[str, Any]], candidates: float, top_k: float, query_instruction: str,
-        rerank_instruction: str, llm_model: str, hybrid: bool, sources: list[str] | None,
+        rerank_instruction: str, llm_model: str, hybrid: bool, sources: list[str] | None, request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         found: list[Retrieval] = []  # the question's passages, for marking them (MarksPanel)
         for shown in chat_turn(pipeline, message, chat, candidates, top_k, query_instruction, rerank_instruction,
-                               llm_model, hybrid, sources or (), len(documents_tab.names()), found):
+                               llm_model, hybrid, sources or (), len(documents_tab.names()), found,
+                               lang_of(request)):
             yield *shown, gr.skip()
         if found:
             yield *(gr.skip() for _ in range(5)), found[-1]
 
     def run_evaluation(
-        path: str, upload: str | None, split: str, limit: float, lang: str, progress: gr.Progress = PROGRESS
+        path: str, upload: str | None, split: str, limit: float, lang: str, request: gr.Request,
+        progress: gr.Progress = PROGRESS,
     ) -> tuple[str, str]:
         allowed = None if upload else eval_roots(settings)
-        return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed)
+        return evaluation_view(pipeline, upload or path, split, limit, lang, progress, allowed, lang_of(request))
 
-    def run_marks(limit: float, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
+    def run_marks(limit: float, request: gr.Request, progress: gr.Progress = PROGRESS) -> tuple[str, str]:
         """The Evaluate view of the relevance marks made in the Compare tab (RAG_DATA_DIR/marks.csv)."""
         return evaluation_view(pipeline, str(compare_tab.marks.path), "test", limit, "", progress,
-                               eval_roots(settings))
+                               eval_roots(settings), lang_of(request))
+
+    def status_line(request: gr.Request) -> str:
+        return library.status_in(lang_of(request))
+
+    def first_views(request: gr.Request) -> tuple[str, ...]:
+        """The panels' first texts in the language of the page's request (built in English, before any request)."""
+        lang = lang_of(request)
+        return (library.status_in(lang), render.comparison(None, lang=lang), render.timings([], lang),
+                render.passage_html(None, lang=lang), render.passage_html(None, lang=lang),
+                render.compare_view(None, lang=lang), render.eval_metrics(None, lang))
 
     def search(question: str, candidates: int = 10, top_k: int = 3, sources: list[str] | None = None) -> dict[str, Any]:
         """Search the documents indexed in this app (by default the Milvus FAQ; the documents tool lists them) for
@@ -249,60 +286,54 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         except RAGError as exc:
             raise gr.Error(str(exc)) from None
 
-    with gr.Blocks(title="Ask your documents") as demo:
-        gr.Markdown("## Ask your documents, and see why\nQwen3 embedding finds candidates in Milvus, Qwen3 reranking "
-                    "reorders them, and the answer cites the reranked passages.", elem_id="intro")
+    with gr.Blocks(title=t("en", "app.title")) as demo:  # the page's <title>: one for all, before any request
+        gr.Markdown(ui("app.intro"), elem_id="intro")
         status = gr.Markdown(library.status, elem_id="status")
-        with gr.Tab("Ask"):
+        with gr.Tab(ui("tab.ask")):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5, min_width=360):
-                    chatbot = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, label="Chat",
-                                         placeholder="Ask a question about your documents.")
+                    chatbot = gr.Chatbot(elem_id="chat", height=520, sanitize_html=True, label=ui("ask.chat"),
+                                         placeholder=ui("ask.chat_placeholder"))
                     with gr.Row():
-                        question = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=5,
+                        question = gr.Textbox(placeholder=ui("ask.question"), show_label=False, scale=5,
                                               elem_id="question", max_length=20000, autofocus=True)
-                        send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask", min_width=80)
+                        send = gr.Button(ui("ask.send"), variant="primary", scale=1, elem_id="ask", min_width=80)
                     scope = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, elem_id="scope-choice",
-                                        label="Search in (empty: all documents; this browser tab, next question on)")
-                    gr.Examples(EXAMPLES, inputs=question, label=None)
+                                        label=ui("ask.scope"))
+                    gr.Examples(EXAMPLES, inputs=question, label=ui("ask.examples"))
                     timings = gr.HTML(render.timings([]), elem_id="timings")
                     chats = build_chat_history(settings, chatbot, current_user)  # kept chats: rag.ui_chats
                 with gr.Column(scale=6, min_width=420):
                     comparison = gr.HTML(render.comparison(None), elem_id="comparison", js_on_load=CARD_CLICK_JS)
                     viewer.build()  # a card or a citation [n] opens its passage here (rag.ui_passage)
                     chart = gr.HTML("", elem_id="chart")
-                    with gr.Accordion("Mark passages relevant or not (they become an evaluation)", open=False):
+                    with gr.Accordion(ui("ask.marks"), open=False):
                         ask_marks.build()
                         marked = gr.Markdown(elem_id="ask-marked")
-            with gr.Accordion("Settings (this browser tab, from the next question on)", open=False):
+            with gr.Accordion(ui("ask.settings"), open=False):
                 with gr.Row():
-                    candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label="Candidates N")
-                    top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="Top-k")
-                    llm_model = gr.Textbox(settings.llm_model, label="LLM model")
-                    hybrid = gr.Checkbox(settings.hybrid, label="Hybrid retrieval (dense + BM25, fused by RRF)",
-                                         elem_id="hybrid")
-                query_instruction = gr.Textbox(settings.query_instruction, label="Query instruction (embedding)")
-                rerank_instruction = gr.Textbox(settings.rerank_instruction, label="Rerank instruction")
-        with gr.Tab("Compare"):
+                    candidates = gr.Slider(3, 50, value=settings.candidates, step=1, label=ui("ask.candidates"))
+                    top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label=ui("ask.top_k"))
+                    llm_model = gr.Textbox(settings.llm_model, label=ui("ask.llm_model"))
+                    hybrid = gr.Checkbox(settings.hybrid, label=ui("ask.hybrid"), elem_id="hybrid")
+                query_instruction = gr.Textbox(settings.query_instruction, label=ui("ask.query_instruction"))
+                rerank_instruction = gr.Textbox(settings.rerank_instruction, label=ui("ask.rerank_instruction"))
+        with gr.Tab(ui("tab.compare")):
             compare_tab.build()
             compare_viewer.build("compare-passage")  # a card of either setup opens its passage here
-        with gr.Tab("Documents"):
+        with gr.Tab(ui("tab.documents")):
             documents_tab.build()
-        with gr.Tab("Evaluate"):
-            gr.Markdown("Score retrieval on a labelled set, through the same pipeline as the chat: a BEIR folder "
-                        "(corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv; its corpus is indexed into a collection of "
-                        "its own, once) or a CSV of `question,expected_source[,lang]` over the documents indexed "
-                        "here. `expected_source` is a heading, or the end of a source path.")
+        with gr.Tab(ui("tab.evaluate")):
+            gr.Markdown(ui("eval.intro"))
             with gr.Row():
-                eval_path = gr.Textbox(str(EVAL_SET), label="BEIR folder or CSV file on the server", scale=4,
-                                       elem_id="eval-path")
-                eval_file = gr.File(file_types=[".csv"], label="…or upload a CSV", scale=2, height=90)
+                eval_path = gr.Textbox(str(EVAL_SET), label=ui("eval.path"), scale=4, elem_id="eval-path")
+                eval_file = gr.File(file_types=[".csv"], label=ui("eval.upload"), scale=2, height=90)
             with gr.Row():
-                eval_split = gr.Textbox("test", label="BEIR split")
-                eval_limit = gr.Number(0, precision=0, minimum=0, label="Questions (0: all)")
-                eval_lang = gr.Textbox("", label="CSV lang (empty: all)")
-                eval_run = gr.Button("Evaluate", variant="primary", elem_id="evaluate")
-                eval_marks = gr.Button("Score my marks", elem_id="evaluate-marks")
+                eval_split = gr.Textbox(EVAL_SPLIT, label=ui("eval.split"))
+                eval_limit = gr.Number(0, precision=0, minimum=0, label=ui("eval.limit"))
+                eval_lang = gr.Textbox("", label=ui("eval.lang"))
+                eval_run = gr.Button(ui("eval.run"), variant="primary", elem_id="evaluate")
+                eval_marks = gr.Button(ui("eval.marks"), elem_id="evaluate-marks")
             eval_metrics = gr.HTML(render.eval_metrics(None), elem_id="eval-metrics")
             eval_changes = gr.HTML("", elem_id="eval-changes")
 
@@ -325,9 +356,11 @@ def build_app(pipeline: Pipeline, library: Library | None = None) -> gr.Blocks:
         eval_marks.click(run_marks, [eval_limit], [eval_metrics, eval_changes], api_visibility="private",
                          concurrency_id="evaluate", concurrency_limit=1)
         timer = gr.Timer(1.0)
-        timer.tick(lambda: library.status, None, status, api_visibility="private", queue=False,
-                   show_progress="hidden")
-        chats.wire(demo, reset={comparison: render.comparison(None), chart: "", timings: render.timings([])})
+        timer.tick(status_line, None, status, api_visibility="private", queue=False, show_progress="hidden")
+        demo.load(first_views, None, [status, comparison, timings, viewer.panel, compare_viewer.panel,
+                                      compare_tab.result, eval_metrics], api_visibility="private", queue=False)
+        chats.wire(demo, reset={comparison: lambda lang: render.comparison(None, lang=lang), chart: lambda lang: "",
+                                timings: lambda lang: render.timings([], lang)})
         # With RAG_MCP these are MCP tools as well. Gradio's MCP server calls a queued endpoint through an HTTP
         # client of its own, which the login (RAG_AUTH) turns away; an endpoint off the queue it calls in-process,
         # after rag.mcp_auth has checked the MCP client's login. So with MCP they run off the queue (the pipeline's
@@ -361,8 +394,10 @@ def main() -> None:
     demo.queue(max_size=64, default_concurrency_limit=4)
     # With RAG_MCP, /search and /ask are MCP tools too, at /gradio_api/mcp/, behind the same login (rag.mcp_auth).
     middleware = [Middleware(McpLogin, logins=settings.logins())] if settings.mcp else []
-    demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api"],
-                auth=settings.logins() or None, auth_message="Sign in to ask your documents.",
+    # i18n: the labels in the browser's language; "settings" in the footer is Gradio's panel with its language switch
+    demo.launch(css=render.CSS, theme=gr.themes.Soft(), show_error=False, footer_links=["api", "settings"],
+                i18n=browser_i18n(**label_params(settings)),
+                auth=settings.logins() or None, auth_message=t("en", "app.login"),
                 max_file_size=int(settings.max_upload_mb * 1e6), mcp_server=settings.mcp,
                 app_kwargs={"middleware": middleware}, prevent_thread_lock=True)
     library.start()  # after launch: the page answers while it indexes, and ZeroGPU has packed the models by now

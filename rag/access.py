@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rag.locales import t
 from rag.render import md_escape
 from rag.settings import Settings
 
@@ -27,9 +28,10 @@ def may_change_index(settings: Settings, user: str | None) -> bool:
     return not admins or user in admins
 
 
-def access_note(settings: Settings, user: str | None) -> str:
+def access_note(settings: Settings, user: str | None, lang: str = "en") -> str:
+    """Who is signed in, and whether they may change the index, in ``lang`` (markdown)."""
     if may_change_index(settings, user):
-        return f"Signed in as **{md_escape(user)}**." if user else ""
-    who = f"You are signed in as **{md_escape(user)}**, who" if user else "Nobody is signed in, and a visitor"
-    return (f"Read-only: {who} may search and ask, but only an admin (RAG_ADMINS) may upload, remove, clear or "
-            "rebuild the index.")
+        return t(lang, "access.signed_in", user=md_escape(user)) if user else ""
+    if user:
+        return t(lang, "access.read_only_user", user=md_escape(user))
+    return t(lang, "access.read_only_visitor")

@@ -111,7 +111,7 @@ def updated_chat(chat: Chat | None, messages: Any, now: float | None = None) -> 
     if not any(m["role"] == "user" for m in kept):
         return None
     if sum(len(m["content"]) for m in kept) > MAX_CHAT_CHARS:
-        raise ChatError(f"This chat is too long to keep (over {MAX_CHAT_CHARS:,} characters). Start a new chat.")
+        raise ChatError(key="chats.too_long", n=MAX_CHAT_CHARS)
     if chat is not None and list(chat.messages) == kept:
         return chat
     now = time.time() if now is None else now

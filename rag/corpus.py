@@ -13,11 +13,12 @@ import logging
 import shutil
 import tempfile
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.documents import extract_zip
 from rag.errors import EmptyCorpusError, brief
+from rag.locales import t
 from rag.settings import ROOT, Settings
 
 FAQ_ZIP_URL = "https://github.com/milvus-io/milvus-docs/releases/download/v2.4.6-preview/milvus_docs_2.4.x_en.zip"
@@ -32,7 +33,13 @@ class DefaultCorpus:
 
     paths: tuple[str, ...]
     root: str
-    origin: str
+    origin: str  # in English; ``origin_key`` and ``origin_params`` say it in the UI's language (rag.locales)
+    origin_key: str = ""
+    origin_params: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def keyed(cls, paths: tuple[str, ...], root: str, key: str, **params: str) -> DefaultCorpus:
+        return cls(paths, root, t("en", key, **params), key, params)
 
 
 def default_corpus(settings: Settings, timeout: float = 30.0) -> DefaultCorpus:
@@ -40,18 +47,17 @@ def default_corpus(settings: Settings, timeout: float = 30.0) -> DefaultCorpus:
     if settings.docs:
         docs = Path(settings.docs)
         if not docs.exists():
-            raise EmptyCorpusError(f"RAG_DOCS={settings.docs!r} does not exist; set it to a folder of documents.")
-        return DefaultCorpus((str(docs),), str(docs.parent), f"RAG_DOCS ({docs})")
+            raise EmptyCorpusError(key="error.no_docs", docs=repr(settings.docs))
+        return DefaultCorpus.keyed((str(docs),), str(docs.parent), "origin.docs", path=str(docs))
     target = Path(settings.data_dir) / "milvus_faq"
     if any(target.glob("*.md")):
-        return DefaultCorpus(_pages(target), str(target.parent), f"the Milvus FAQ downloaded earlier ({target})")
+        return DefaultCorpus.keyed(_pages(target), str(target.parent), "origin.downloaded", path=str(target))
     try:
         download_faq(target, timeout)
     except EmptyCorpusError as exc:
         log.warning("%s Using the copy shipped in the repository, %s.", exc, SHIPPED_FAQ)
-        return DefaultCorpus(_pages(SHIPPED_FAQ), str(SHIPPED_FAQ.parent),
-                             "the Milvus FAQ shipped in the repository (the release zip could not be downloaded)")
-    return DefaultCorpus(_pages(target), str(target.parent), f"the Milvus FAQ release zip ({FAQ_ZIP_URL})")
+        return DefaultCorpus.keyed(_pages(SHIPPED_FAQ), str(SHIPPED_FAQ.parent), "origin.shipped")
+    return DefaultCorpus.keyed(_pages(target), str(target.parent), "origin.zip", url=FAQ_ZIP_URL)
 
 
 def _pages(folder: Path) -> tuple[str, ...]:

@@ -91,25 +91,25 @@ def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[SkippedFil
         else:
             matches = sorted(Path(p) for p in glob.glob(str(raw), recursive=True) if Path(p).is_file())
             if not matches:
-                skipped.append(SkippedFile(str(raw), "no such file, folder or glob match"))
+                skipped.append(SkippedFile.keyed(str(raw), "skip.no_such_file"))
         for p in matches:
             if p.suffix.lower() in SUFFIXES:
                 found[p] = None
             else:
-                skipped.append(SkippedFile(str(p), NOT_READ))
+                skipped.append(SkippedFile.keyed(str(p), "skip.format", formats=", ".join(SUFFIXES)))
     return list(found), skipped
 
 
 def decode(data: bytes) -> tuple[str | None, str]:
-    """Text from file bytes, or ``(None, reason)`` when they are not usable text."""
+    """Text from file bytes, or ``(None, the reason's locale key)`` when they are not usable text."""
     if b"\x00" in data:
-        return None, "binary file (contains NUL bytes)"
+        return None, "skip.binary"
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return None, "not UTF-8 text; convert it, e.g. with `iconv -t UTF-8`"
+        return None, "skip.not_utf8"
     if not text.strip():
-        return None, "empty file"
+        return None, "skip.empty"
     return text, ""
 
 
@@ -132,13 +132,13 @@ def load_documents(
     for path in files:
         size = path.stat().st_size
         if size > max_bytes:
-            skipped.append(SkippedFile(str(path), f"larger than the {max_bytes / 1e6:g} MB limit (RAG_MAX_FILE_MB)"))
+            skipped.append(SkippedFile.keyed(str(path), "skip.too_large", mb=max_bytes / 1e6))
         elif path.suffix.lower() in convert.SUFFIXES:
             to_convert.append(path)
         else:
             text, reason = decode(path.read_bytes())
             if text is None:
-                skipped.append(SkippedFile(str(path), reason))
+                skipped.append(SkippedFile.keyed(str(path), reason))
             else:
                 docs.append(Document(str(path), text))
     for path, converted, reason in convert.convert_files(to_convert, timeout_s, memory_mb, max_bytes):
@@ -404,7 +404,7 @@ def extract_zip(
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        return [], [SkippedFile(name, f"not a readable zip file ({exc})")]
+        return [], [SkippedFile.keyed(name, "skip.bad_zip", detail=str(exc))]
     with zf:
         for info in zf.infolist():
             if info.is_dir():
@@ -412,22 +412,22 @@ def extract_zip(
             label = f"{name}:{info.filename}"
             parts = PurePosixPath(info.filename.replace("\\", "/")).parts
             if not parts or info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-                skipped.append(SkippedFile(label, "unsafe path in the zip (absolute or with ..); not extracted"))
+                skipped.append(SkippedFile.keyed(label, "skip.zip_unsafe"))
                 continue
             if PurePosixPath(*parts).suffix.lower() not in SUFFIXES:
-                skipped.append(SkippedFile(label, NOT_READ))
+                skipped.append(SkippedFile.keyed(label, "skip.format", formats=", ".join(SUFFIXES)))
                 continue
             if len(written) >= max_files or total >= max_total_bytes:
-                skipped.append(SkippedFile(label, "the zip expands beyond the upload limits; not extracted"))
+                skipped.append(SkippedFile.keyed(label, "skip.zip_limits"))
                 continue
             try:
                 with zf.open(info) as f:
                     data = f.read(max_bytes + 1)
             except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-                skipped.append(SkippedFile(label, f"could not be read from the zip ({exc})"))
+                skipped.append(SkippedFile.keyed(label, "skip.zip_entry", detail=str(exc)))
                 continue
             if len(data) > max_bytes:
-                skipped.append(SkippedFile(label, f"larger than the {max_bytes / 1e6:g} MB limit (RAG_MAX_FILE_MB)"))
+                skipped.append(SkippedFile.keyed(label, "skip.too_large", mb=max_bytes / 1e6))
                 continue
             total += len(data)
             target = dest.joinpath(*parts)

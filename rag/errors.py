@@ -1,14 +1,26 @@
 """The errors the rag package raises on purpose. Each message says what to change.
 
 The command line and the web app turn these into one clear line (or a ``gr.Error``) at the edge;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. The errors a UI user meets carry a locale key (``RAGError(key=...)``).
 """
 
 from __future__ import annotations
 
 
 class RAGError(Exception):
-    """Base class: an expected failure whose message tells the user what to do."""
+    """Base class: an expected failure whose message tells the user what to do.
+
+    Raised with ``key`` (and its params) instead of a message, the message is the English text of that key in
+    ``config/locales/en.toml`` and the web app shows the key's text in the user's language (``rag.locales``).
+    """
+
+    def __init__(self, *args: object, key: str = "", **params: object) -> None:
+        if key and not args:
+            from rag.locales import t
+
+            args = (t("en", key, **params),)
+        super().__init__(*args)
+        self.key, self.params = key, params
 
 
 class SettingsError(RAGError):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import GenerationError
+from rag.locales import t
 from rag.settings import ROOT, Settings
 from rag.types import Hit
 
@@ -63,6 +64,10 @@ class AnswerStream:
     finish_reason: str | None = None  # as the server said: "stop", "length" (cut at RAG_MAX_TOKENS), ...
     first_token_s: float | None = None
     generate_s: float = 0.0
+    # the "⚠" line that ends the text (a failure, or a cut), as a locale key and its params, and the model's text
+    # before it: the web app says that line in the user's language (rag.locales)
+    tail: tuple[str, dict[str, Any]] | None = None
+    body: str = ""
     _started: float = field(default_factory=time.perf_counter)
 
     def __iter__(self) -> Iterator[str]:
@@ -190,25 +195,28 @@ class Generator:
                             finished = True
                             answer.finish_reason = choice.finish_reason
                 if not finished:
-                    yield self._fail(answer, "The answer was cut off: the stream ended before the model finished.")
+                    yield self._fail(answer, "llm.stream_ended")
                 elif answer.finish_reason in _CUT:
-                    yield ("\n\n" if received else "") + "⚠ " + _CUT[answer.finish_reason].format(
-                        n=self.settings.max_tokens)
+                    answer.tail = (_CUT[answer.finish_reason], {"n": self.settings.max_tokens})
+                    answer.body = answer.text
+                    yield ("\n\n" if received else "") + "⚠ " + t("en", answer.tail[0], **answer.tail[1])
                 return
             except openai.RateLimitError as exc:
                 attempt += 1
                 if received or attempt > self.settings.llm_retries:
-                    yield self._fail(answer, f"The LLM server is rate limiting requests (429) and still was after "
-                                             f"{attempt} tries. Wait a minute and ask again.")
+                    yield self._fail(answer, "llm.rate_limited", tries=attempt)
                     return
                 self._sleep(_retry_after(exc, attempt))
             except Exception as exc:  # every other failure ends the answer with one clear line
-                yield self._fail(answer, self.describe(exc, model, received))
+                key, params = self.describe_keyed(exc, model, received)
+                yield self._fail(answer, key, **params)
                 return
 
-    def _fail(self, answer: AnswerStream, message: str) -> str:
-        answer.error = self.scrub(message)
-        answer.partial = answer.text
+    def _fail(self, answer: AnswerStream, key: str, **params: Any) -> str:
+        """The failure line that ends the answer (``key``'s English text, the API key blanked out)."""
+        answer.error = self.scrub(t("en", key, **params))
+        answer.partial = answer.body = answer.text
+        answer.tail = (key, params)
         return ("\n\n" if answer.text else "") + f"⚠ {answer.error}"
 
     def scrub(self, text: str) -> str:
@@ -218,34 +226,37 @@ class Generator:
 
     def describe(self, exc: BaseException, model: str, received: bool) -> str:
         """One line that says what went wrong and what to change."""
+        key, params = self.describe_keyed(exc, model, received)
+        return t("en", key, **params)
+
+    def describe_keyed(self, exc: BaseException, model: str, received: bool) -> tuple[str, dict[str, Any]]:
+        """``describe``'s line as a locale key (``config/locales``) and its params."""
         import openai
 
         where = self.settings.openai_base_url or "api.openai.com"
         if isinstance(exc, openai.AuthenticationError):
-            return f"The LLM server at {where} rejected the API key (401). Check OPENAI_API_KEY."
+            return "llm.key_rejected", {"where": where}
         if isinstance(exc, openai.PermissionDeniedError):
-            return f"The API key may not use model {model!r} (403). Check OPENAI_API_KEY or RAG_LLM_MODEL."
+            return "llm.model_denied", {"model": repr(model)}
         if isinstance(exc, openai.NotFoundError):
-            return (f"Model {model!r} was not found at {where} (404). Set RAG_LLM_MODEL to a model that server "
-                    "offers, or OPENAI_BASE_URL to the right server.")
+            return "llm.model_not_found", {"model": repr(model), "where": where}
         if isinstance(exc, openai.APITimeoutError):
-            return (f"The LLM server at {where} did not answer within {self.settings.llm_timeout_s:g} s "
-                    "(RAG_LLM_TIMEOUT_S). Try again, or raise the timeout.")
+            return "llm.timeout", {"where": where, "seconds": self.settings.llm_timeout_s}
         if isinstance(exc, openai.APIConnectionError):
             if received:
-                return "The answer was cut off: the connection to the LLM server broke before the model finished."
-            return f"Could not reach the LLM server at {where}. Check OPENAI_BASE_URL and your network."
+                return "llm.connection_broke", {}
+            return "llm.unreachable", {"where": where}
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             if status >= 500:
-                return f"The LLM server at {where} failed ({status}). Try again in a moment."
-            return f"The LLM server at {where} refused the request ({status}): {_message(exc)}"
-        return f"The answer could not be generated ({type(exc).__name__}: {str(exc)[:200]})."
+                return "llm.server_failed", {"where": where, "status": status}
+            return "llm.refused", {"where": where, "status": status, "detail": _message(exc)}
+        return "llm.failed", {"detail": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
-# finish reasons that mean the answer is not whole -> the line shown under it (not an error: the text stands)
-_CUT = {"length": "The answer reached the length cap of {n} tokens (RAG_MAX_TOKENS) and stops here.",
-        "content_filter": "The LLM server's content filter stopped the answer here."}
+# finish reasons that mean the answer is not whole -> the locale key of the line shown under it (not an error: the
+# text stands)
+_CUT = {"length": "llm.cut_length", "content_filter": "llm.cut_filter"}
 
 
 def _retry_after(exc: Any, attempt: int) -> float:

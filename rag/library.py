@@ -32,9 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.corpus import default_corpus
+from rag.corpus import DefaultCorpus, default_corpus
 from rag.documents import document_name, extract_zip, find_files
 from rag.errors import RAGError, UnknownDocumentError
+from rag.locales import error_text, t
 from rag.pipeline import Pipeline
 from rag.types import DocumentInfo, IngestReport, SkippedFile
 
@@ -85,10 +86,24 @@ class Library:
         self.pending = data / "pending-ingest.json"
         self.urls = data / "urls.txt"  # the web pages added, one URL a line
         self.removed = data / "removed.json"  # default-corpus documents removed: first start and rebuild skip them
-        self.status = ""  # one line of markdown for the status banner; empty when idle and fine
+        # the status banner's line as parts, (locale key, params) each, or the error that stopped first start;
+        # status_in(lang) says it in a language, ``status`` in English; empty when idle and fine
+        self._status: tuple[tuple[str, dict[str, object]], ...] = ()
+        self._failure: RAGError | None = None
         self.busy = False
         self._job = threading.Lock()
         self._listed: tuple[float, list[DocumentInfo]] | None = None  # (when, documents()) for LIST_TTL_S
+
+    @property
+    def status(self) -> str:
+        """The status banner's line in English (one line of markdown; empty when idle and fine)."""
+        return self.status_in("en")
+
+    def status_in(self, lang: str) -> str:
+        """The status banner's line in ``lang`` (``rag.locales``)."""
+        if self._failure is not None:
+            return f"⚠ {error_text(lang, self._failure)}"
+        return "".join(t(lang, key, **_said(lang, params)) for key, params in self._status)
 
     # -- first start ------------------------------------------------------------------------------------------
     def start(self) -> threading.Thread:
@@ -107,44 +122,54 @@ class Library:
                 chunks = self.pipeline.store.count()
                 if interrupted:
                     log.info("an indexing job was interrupted; indexing %s again", ", ".join(interrupted.paths))
-                    self._index(interrupted, "Finishing the interrupted indexing")
+                    self._index(interrupted, "status.finishing")
                 elif chunks == 0 and not self.settings.index_on_start:  # another replica indexes (README)
                     log.info("the collection is empty; RAG_INDEX_ON_START=false, so another replica indexes it")
                 elif chunks == 0:
-                    self.status = "Preparing the default documents…"
-                    job, origin = self._default_job()
-                    log.info("the collection is empty; indexing %s", origin)
+                    self._status = (("status.preparing", {}),)
+                    job, corpus = self._default_job()
+                    log.info("the collection is empty; indexing %s", corpus.origin)
                     if job.paths:
-                        self._index(job, "Indexing the default documents", f" from {origin}")
+                        self._index(job, "status.indexing_default", corpus)
                 else:
                     log.info("the index holds %d chunks; nothing to embed", chunks)
-                self.status += "Loading the reranker…"
+                self._status += (("status.loading_reranker", {}),)
                 _ = self.pipeline.embedder, self.pipeline.reranker
-                self.status = ""
+                self._status = ()
                 log.info("ready in %.1f s", time.perf_counter() - start)
             except RAGError as exc:
-                self.status = f"⚠ {exc}"
+                self._failure = exc
                 log.error("%s", exc)
             finally:
                 self.busy = False
 
-    def _default_job(self) -> tuple[IndexJob, str]:
-        """The default corpus (``rag.corpus``) less the documents removed from it, and where it came from."""
+    def _default_job(self) -> tuple[IndexJob, DefaultCorpus]:
+        """The default corpus (``rag.corpus``) less the documents removed from it, and that corpus (its ``origin``
+        says where it came from)."""
         corpus = default_corpus(self.settings)
         removed = self._removed()
         files = [str(p) for p in find_files(corpus.paths)[0] if document_name(str(p), [corpus.root]) not in removed]
-        return IndexJob(tuple(files), (corpus.root,)), corpus.origin
+        return IndexJob(tuple(files), (corpus.root,)), corpus
 
-    def _index(self, job: IndexJob, what: str, origin: str = "") -> None:
+    def _index(self, job: IndexJob, what: str, corpus: DefaultCorpus | None = None) -> None:
+        """Run ``job`` with the status saying ``what`` (a locale key) and from where (``corpus``), then what it did."""
+        origin = self._origin(corpus)
         report = self._run(job, self._progress(what, origin))
-        self.status = f"Indexed {report.files} files ({report.chunks_added} chunks){origin}. "
+        self._status = (("status.indexed", {"files": report.files, "chunks": report.chunks_added}), *origin,
+                        ("status.sep", {}))  # then "Loading the reranker…"
         log.info("indexed %d files, %d chunks embedded in %.1f s", report.files, report.chunks_added, report.seconds)
 
-    def _progress(self, what: str, origin: str = "") -> Progress:
+    @staticmethod
+    def _origin(corpus: DefaultCorpus | None) -> tuple[tuple[str, dict[str, object]], ...]:
+        """The status parts of " from <where the corpus came from>"; none without a corpus."""
+        if corpus is None or not corpus.origin_key:
+            return ()
+        return (("status.from", {"origin": (corpus.origin_key, dict(corpus.origin_params))}),)
+
+    def _progress(self, what: str, origin: tuple[tuple[str, dict[str, object]], ...] = ()) -> Progress:
         def update(done: int, total: int) -> None:
-            self.status = (f"{what}{origin}: {done} of {total} chunks embedded. Questions are answered from what is "
-                           "indexed so far.")
-            log.info("%s: %d/%d chunks embedded", what.lower(), done, total)
+            self._status = ((what, {}), *origin, ("status.embedded", {"done": done, "total": total}))
+            log.info("%s: %d/%d chunks embedded", t("en", what).lower(), done, total)
 
         return update
 
@@ -182,8 +207,7 @@ class Library:
         """Index the uploaded files (extracting zips), and keep those indexed. A file whose name is already in the
         index replaces it. Bad files are skipped with their reason."""
         if len(files) > self.settings.max_upload_files:
-            raise RAGError(f"{len(files)} files at once is more than the limit of {self.settings.max_upload_files} "
-                           "(RAG_MAX_UPLOAD_FILES); upload fewer, or a zip.")
+            raise RAGError(key="error.too_many_files", n=len(files), limit=self.settings.max_upload_files)
         max_bytes = int(self.settings.max_file_mb * 1e6)
         staging = self.incoming / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{threading.get_ident()}"
         staged: list[Path] = []
@@ -200,11 +224,11 @@ class Library:
                 staged.append(target)
         if not staged:
             shutil.rmtree(staging, ignore_errors=True)
-            raise RAGError("Nothing to add: " + "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
+            raise RAGError(key="error.nothing_to_add", reasons="; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]))
         job = IndexJob(tuple(map(str, staged)), (str(staging),), str(staging), user)
         report = self._locked(job, progress)
         skipped_files = tuple(skipped) + tuple(
-            SkippedFile(document_name(s.path, [staging]), s.reason) for s in report.skipped_files)
+            dataclasses.replace(s, path=document_name(s.path, [staging])) for s in report.skipped_files)
         return dataclasses.replace(report, skipped_files=skipped_files)
 
     def _keep(self, staging: Path, names: Sequence[str]) -> None:
@@ -221,10 +245,9 @@ class Library:
         rebuild fetches them again."""
         urls = [u.strip() for u in urls if u.strip()]
         if not urls:
-            raise RAGError("Type one or more http(s) URLs, one per line.")
+            raise RAGError(key="error.no_urls")
         if len(urls) > self.settings.max_upload_files:
-            raise RAGError(f"{len(urls)} URLs at once is more than the limit of {self.settings.max_upload_files} "
-                           "(RAG_MAX_UPLOAD_FILES).")
+            raise RAGError(key="error.too_many_urls", n=len(urls), limit=self.settings.max_upload_files)
         return self._locked(IndexJob(tuple(urls), added_by=user, remember_urls=True), progress)
 
     def _locked(self, job: IndexJob, progress: Progress | None) -> IngestReport:
@@ -262,7 +285,7 @@ class Library:
         the collection are returned as unknown; if none is known, ``UnknownDocumentError`` says how to list them."""
         names = list(dict.fromkeys(n for n in names if n))
         if not names:
-            raise RAGError("Choose the documents to remove.")
+            raise RAGError(key="error.choose_to_remove")
         with self._job:
             self._listed = None
             removed = self.pipeline.store.delete_documents(names)
@@ -270,10 +293,8 @@ class Library:
             unknown = tuple(n for n in names if n not in removed)
             if not removed:
                 raise UnknownDocumentError(
-                    f"No document named {', '.join(map(repr, unknown[:3]))}{' …' if len(unknown) > 3 else ''} in "
-                    f"collection {self.settings.collection!r}; python -m rag documents (or the Documents tab) lists "
-                    "their names."
-                )
+                    key="error.unknown_document", collection=repr(self.settings.collection),
+                    names=f"{', '.join(map(repr, unknown[:3]))}{' …' if len(unknown) > 3 else ''}")
             for name in removed:
                 kept = self.uploads / name
                 if _inside(kept, self.uploads) and kept.is_file():
@@ -312,7 +333,7 @@ class Library:
         default, _ = self._default_job()
         paths = list(default.paths) + ([str(self.uploads)] if self.uploads.exists() else []) + self._urls()
         if not paths:
-            raise RAGError("Nothing to rebuild from: the default documents were removed, and nothing was uploaded.")
+            raise RAGError(key="error.nothing_to_rebuild")
         with self._job:
             self.busy = True
             try:
@@ -326,6 +347,11 @@ class Library:
         info = self.pipeline.info()
         info["uploads"] = sum(1 for p in self.uploads.rglob("*") if p.is_file()) if self.uploads.exists() else 0
         return info
+
+
+def _said(lang: str, params: dict[str, object]) -> dict[str, object]:
+    """``params`` with each (key, params) pair among them said in ``lang`` (a status part inside another)."""
+    return {k: t(lang, v[0], **v[1]) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -26,6 +26,7 @@ from rag.documents import SUFFIXES, chunk_document, document_name, find_files, l
 from rag.embedding import Embedder, Progress
 from rag.errors import EmptyCorpusError, EmptyQuestionError, ModelCallError, UnknownDocumentError
 from rag.generation import AnswerStream, Generator, Turn
+from rag.locales import t
 from rag.reranker import Reranker
 from rag.settings import Settings
 from rag.store import DEFAULT_ANALYZER, MAX_NAME, MilvusStore
@@ -141,13 +142,13 @@ class Pipeline:
         for d in docs:
             name = document_name(d.origin, roots)
             if len(name) > MAX_NAME:
-                skipped_files.append(SkippedFile(d.origin, f"its name is longer than {MAX_NAME} characters"))
+                skipped_files.append(SkippedFile.keyed(d.origin, "skip.long_name", n=MAX_NAME))
             else:
                 named.append((d, name))
         if not named:
             reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped_files[:5])
-            raise EmptyCorpusError(f"No usable document found ({reasons or 'nothing given'}). The formats read: "
-                                   f"{', '.join(SUFFIXES)}.")
+            raise EmptyCorpusError(key="error.no_usable_document", reasons=reasons or "nothing given",
+                                   formats=", ".join(SUFFIXES))
         embedder = self.embedder
         cap = min(self.settings.chunk_tokens, max(embedder.max_tokens - 8, 16))
         overlap = min(self.settings.chunk_overlap, cap // 4)
@@ -244,15 +245,12 @@ class Pipeline:
             raise ValueError(f"mode {mode!r} is not one of {FIRST_STAGES}")
         question = question.strip()
         if not question:
-            raise EmptyQuestionError("The question is empty; type a question.")
+            raise EmptyQuestionError(key="error.empty_question")
         n = candidates or self.settings.candidates
         if not self.store.exists():
-            raise EmptyCorpusError(
-                f"Collection {self.settings.collection!r} does not exist yet. Add documents first: "
-                "python -m rag ingest PATH"
-            )
+            raise EmptyCorpusError(key="error.no_collection", collection=repr(self.settings.collection))
         embedder = self.embedder if mode != "bm25" else None  # loaded outside the timer
-        question, notice = self._cap(question, embedder)
+        question, notices = self._cap(question, embedder)
         t0 = time.perf_counter()
         vector = None
         if embedder is not None:
@@ -269,20 +267,17 @@ class Pipeline:
         t2 = time.perf_counter()
         if not found and sources and self.store.count(sources) == 0:
             raise UnknownDocumentError(
-                f"None of the documents chosen ({', '.join(map(repr, sources[:3]))}{' …' if len(sources) > 3 else ''})"
-                f" is in collection {self.settings.collection!r}. Choose others (python -m rag documents lists them),"
-                " or search all documents."
-            )
+                key="error.unknown_chosen", collection=repr(self.settings.collection),
+                names=f"{', '.join(map(repr, sources[:3]))}{' …' if len(sources) > 3 else ''}")
         if not found and (mode == "dense" or self.store.count() == 0):  # BM25 finds nothing when no word matches
-            raise EmptyCorpusError(
-                f"Collection {self.settings.collection!r} is empty. Add documents first: python -m rag ingest PATH"
-            )
+            raise EmptyCorpusError(key="error.empty_collection", collection=repr(self.settings.collection))
         hits = tuple(
             Hit(c.id, c.text, c.source, c.heading, dense_rank=i + 1, dense_score=score, document=c.doc)
             for i, (c, score) in enumerate(found)
         )
         return Retrieval(question, hits, (), top_k or self.settings.top_k, Timings(embed_s=t1 - t0, search_s=t2 - t1),
-                         first_stage=mode, notice=notice, sources=sources)
+                         first_stage=mode, notice=" ".join(t("en", k, **p) for k, p in notices), sources=sources,
+                         notices=notices)
 
     def rerank(self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None) -> Retrieval:
         """Stage 2: score the dense candidates with the reranker and order them by P(yes). A failed model call
@@ -302,15 +297,17 @@ class Pipeline:
             yield from self._rerank_steps(dense, top_k, instruction)
         except ModelCallError as exc:
             yield dataclasses.replace(dense, reranked_all=(), notice=" ".join(
-                filter(None, (dense.notice, f"These are not reranked: {exc}"))))
+                filter(None, (dense.notice, t("en", "notice.not_reranked", detail=str(exc))))),
+                notices=(*dense.notices, ("notice.not_reranked", {"detail": str(exc)})))
 
     def _rerank_steps(
         self, dense: Retrieval, top_k: int | None = None, instruction: str | None = None
     ) -> Iterator[Retrieval]:
         reranker = self.reranker  # loaded outside the timer
         caveat = reranker.notice(instruction or self.settings.rerank_instruction)
-        if caveat:
-            dense = dataclasses.replace(dense, notice=" ".join(filter(None, (dense.notice, caveat))))
+        if caveat:  # English: a remote reranker's caveat (rag.remote), shown with the UI's prefix
+            dense = dataclasses.replace(dense, notice=" ".join(filter(None, (dense.notice, caveat))),
+                                        notices=(*dense.notices, ("notice.detail", {"detail": caveat})))
         t0 = time.perf_counter()
         texts = [h.text for h in dense.candidates]
         steps = reranker.score_iter(dense.question, texts, instruction or self.settings.rerank_instruction)
@@ -334,20 +331,19 @@ class Pipeline:
         timings = Timings(dense.timings.embed_s, dense.timings.search_s, seconds)
         return Retrieval(
             dense.question, scored, tuple(scored[i] for i in order), top_k or dense.top_k, timings, dense.first_stage,
-            dense.notice, dense.sources,
+            dense.notice, dense.sources, notices=dense.notices,
         )
 
-    def _cap(self, question: str, embedder: Embedder | None) -> tuple[str, str]:
-        """The question cut to ``max_question_tokens`` (and the embedder's own limit), and a notice if it was."""
+    def _cap(self, question: str, embedder: Embedder | None) -> tuple[str, tuple[tuple[str, dict[str, Any]], ...]]:
+        """The question cut to ``max_question_tokens`` (and the embedder's own limit), and a notice (a locale key
+        and its params) if it was."""
         limit = self.settings.max_question_tokens
         if embedder is not None:
             limit = min(limit, max(embedder.max_tokens - 32, 16))
         spans = embedder.token_spans(question) if embedder is not None else word_spans(question)
         if len(spans) <= limit:
-            return question, ""
-        return question[: spans[limit - 1][1]], (
-            f"The question was {len(spans)} tokens long; only its first {limit} were used (RAG_MAX_QUESTION_TOKENS)."
-        )
+            return question, ()
+        return question[: spans[limit - 1][1]], (("notice.question_cut", {"n": len(spans), "limit": limit}),)
 
     def retrieve(
         self,
@@ -395,7 +391,7 @@ class Pipeline:
         """All three stages. A follow-up is condensed into a standalone question for retrieval only; the answer
         prompt gets the question as asked, with the bounded history."""
         if not question.strip():
-            raise EmptyQuestionError("The question is empty; type a question.")
+            raise EmptyQuestionError(key="error.empty_question")
         standalone = self.generator.standalone_question(question.strip(), history, llm_model)
         retrieval = self.retrieve(standalone, **retrieve_options)
         return retrieval, self.generator.stream(question.strip(), retrieval.passages, history, llm_model)

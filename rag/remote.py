@@ -83,15 +83,11 @@ class Server:
             try:
                 response = self._client.post(self.url + path, json=body)
             except httpx.TimeoutException:
-                raise ModelCallError(
-                    f"{where} did not answer within {self.timeout_s:g} s. Raise RAG_REMOTE_TIMEOUT_S, or give the "
-                    "server more capacity."
-                ) from None
+                raise ModelCallError(key="error.model_server_slow", role=self.role, url=self.url,
+                                     seconds=self.timeout_s) from None
             except httpx.HTTPError as exc:
-                raise ModelCallError(
-                    f"Could not reach the {self.role} server at {self.url} ({brief(exc)}). Start the server, or set "
-                    f"{self.url_setting} to where it listens (empty: run the model in this process)."
-                ) from None
+                raise ModelCallError(key="error.model_server_down", role=self.role, url=self.url, detail=brief(exc),
+                                     setting=self.url_setting) from None
             if response.status_code in (429, 503) and attempt < self.retries:
                 time.sleep(_backoff(response.headers.get("retry-after"), attempt))
                 continue

@@ -146,11 +146,7 @@ class MilvusStore:
                     "Stop the other process (an app or an ingest still running), set RAG_MILVUS_URI to another "
                     "file, or run a Milvus server and point RAG_MILVUS_URI at it."
                 ) from exc
-            raise StoreError(
-                f"Could not open Milvus at {self.uri!r} ({brief(exc)}). Check that the server is running and "
-                "RAG_MILVUS_URI and RAG_MILVUS_TOKEN are right, or unset RAG_MILVUS_URI to use a local Milvus Lite "
-                "file."
-            ) from exc
+            raise StoreError(key="error.milvus_unreachable", uri=repr(self.uri), detail=brief(exc)) from exc
 
     def _connect(self, client_class: Any) -> Any:
         """A client for the URI. A server's refusal that grpc calls UNAVAILABLE is tried again, within the timeout,
@@ -177,9 +173,8 @@ class MilvusStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(
-                f"Milvus failed to {what} in collection {self.collection!r} at {self.uri!r}: {brief(exc)}"
-            ) from exc
+            raise StoreError(key="error.milvus_failed", what=what, collection=repr(self.collection), uri=repr(self.uri),
+                             detail=brief(exc)) from exc
 
     def exists(self) -> bool:
         """True when the collection exists; it is then loaded for search (a reopened one starts released)."""

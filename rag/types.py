@@ -93,6 +93,8 @@ class Retrieval:
     first_stage: str = "dense"  # how the candidates were found: "dense", "bm25" or "hybrid" (not in to_dict)
     notice: str = ""  # e.g. that the question was cut to the token limit (not in to_dict: the JSON form is fixed)
     sources: tuple[str, ...] = ()  # the documents searched (their names); empty: all of them
+    # the notice's parts as (locale key, params) for the UI's language (rag.locales); not in to_dict either
+    notices: tuple[tuple[str, dict[str, Any]], ...] = field(default=(), compare=False)
 
     @property
     def dense(self) -> tuple[Hit, ...]:
@@ -124,7 +126,16 @@ class Retrieval:
 @dataclass(frozen=True)
 class SkippedFile:
     path: str
-    reason: str
+    reason: str  # in English (the CLI, the JSON)
+    key: str = ""  # the reason as a locale key, for the UI's language (rag.locales); with its params
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def keyed(cls, path: str, key: str, **params: Any) -> SkippedFile:
+        """A skipped file whose reason is the English text of a locale key (``rag.locales``)."""
+        from rag.locales import t
+
+        return cls(path, t("en", key, **params), key, params)
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,7 @@ class IngestReport:
             "chunks_added": self.chunks_added,
             "chunks_skipped": self.chunks_skipped,
             "seconds": round(self.seconds, 3),
-            "skipped_files": [dataclasses.asdict(s) for s in self.skipped_files],
+            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped_files],
             "documents": [dataclasses.asdict(d) for d in self.documents],
             "removed": list(self.removed),
         }

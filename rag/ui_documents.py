@@ -4,7 +4,8 @@
 connects its events, where ``scope`` is the Ask tab's document selector, whose choices follow every change made
 here. Handlers are thin: they call ``rag.library`` and format with ``rag.render``. Changing the index (upload,
 fetch, remove, clear, rebuild) is checked on the server against RAG_ADMINS (``rag.access``); the disabled buttons
-are only a hint.
+are only a hint. Every text is ``rag.locales``'s: labels as ``gr.I18n`` keys, what a handler returns in the language
+of its request.
 
 Leaves out: the library's work itself (``rag.library``) and the other tabs (``app.py``).
 """
@@ -22,22 +23,29 @@ from rag.access import access_note, current_user, may_change_index
 from rag.documents import SUFFIXES
 from rag.errors import RAGError
 from rag.library import Library
+from rag.locales import error_text, lang_of, t, ui
 from rag.settings import Settings
-from rag.types import IngestReport
+from rag.types import IngestReport, SkippedFile
 
 PROGRESS = gr.Progress()  # a default of this type is how a Gradio handler asks for a progress bar
 LIST_ROWS = 200  # rows of the document table shown at once; the filter narrows the rest
-STATUS_WORDS = {"added": "added", "replaced": "replaced", "unchanged": "unchanged (nothing embedded)"}
+STATUS_WORDS = {"added": "docs.added", "replaced": "docs.replaced", "unchanged": "docs.unchanged"}  # locale keys
 
 
-def report_markdown(report: IngestReport) -> str:
+def skip_reason(s: SkippedFile, lang: str = "en") -> str:
+    """Why a file was skipped, in ``lang`` when the reason has a key (else as the loader said it, in English)."""
+    return t(lang, s.key, **s.params) if s.key else s.reason
+
+
+def report_markdown(report: IngestReport, lang: str = "en") -> str:
     """What an upload, fetch or rebuild did: totals, then each document (added, replaced or unchanged) and each
     file skipped with its reason."""
-    lines = [f"Added **{report.chunks_added}** chunks from {report.files} files "
-             f"({report.chunks_skipped} already indexed) in {report.seconds:.1f} s."]
-    lines += [f"- {STATUS_WORDS.get(d.status, d.status)}: `{render.md_escape(d.source)}` ({d.chunks} chunks)"
-              for d in report.documents]
-    lines += [f"- skipped `{render.md_escape(s.path)}`: {render.md_escape(s.reason)}" for s in report.skipped_files]
+    lines = [t(lang, "docs.report", added=report.chunks_added, files=report.files, skipped=report.chunks_skipped,
+               seconds=report.seconds)]
+    lines += [t(lang, "docs.document_line", status=t(lang, STATUS_WORDS[d.status]) if d.status in STATUS_WORDS
+                else d.status, source=render.md_escape(d.source), chunks=d.chunks) for d in report.documents]
+    lines += [t(lang, "docs.skipped_line", path=render.md_escape(s.path), reason=render.md_escape(skip_reason(s, lang)))
+              for s in report.skipped_files]
     return "\n".join(lines)
 
 
@@ -47,24 +55,30 @@ class DocumentsTab:
         self.library = library
 
     # -- handlers ----------------------------------------------------------------------------------------------
-    def stats_markdown(self) -> str:
+    def stats_markdown(self, lang: str = "en") -> str:
         try:
             s = self.library.stats()
         except RAGError as exc:
-            return f"⚠ {render.md_escape(str(exc))}"
-        return (f"**{s['chunks']}** chunks in collection `{s['collection']}` · embedding model "
-                f"`{s['embedding_model']}` (dimension {s['dimension'] or '–'}) · reranker `{s['reranker_model']}` · "
-                f"Milvus `{s['uri']}` · device `{s['device']}` · {s['uploads']} uploaded files kept")
+            return f"⚠ {render.md_escape(error_text(lang, exc))}"
+        return t(lang, "docs.stats", chunks=s["chunks"], collection=s["collection"],
+                 embedding_model=s["embedding_model"], dimension=s["dimension"] or "–",
+                 reranker_model=s["reranker_model"], uri=s["uri"], device=s["device"], uploads=s["uploads"])
 
-    def listing(self, query: str = "") -> str:
+    def listing(self, query: str = "", lang: str = "en") -> str:
         """The table of documents whose name contains ``query`` (case-insensitive)."""
         try:
             docs = self.library.documents()
         except RAGError as exc:
-            return f'<div class="rag-empty">⚠ {escape(str(exc))}</div>'
+            return f'<div class="rag-empty">⚠ {escape(error_text(lang, exc))}</div>'
         q = (query or "").strip().lower()
         matching = [d for d in docs if q in d.source.lower()] if q else docs
-        return render.documents_table(matching, len(docs), LIST_ROWS)
+        return render.documents_table(matching, len(docs), LIST_ROWS, lang)
+
+    def on_filter(self, query: str, request: gr.Request) -> str:
+        return self.listing(query, lang_of(request))
+
+    def on_refresh(self, query: str, request: gr.Request) -> tuple[Any, ...]:
+        return self.refreshed(query, lang_of(request))
 
     def names(self) -> list[str]:
         try:
@@ -72,10 +86,10 @@ class DocumentsTab:
         except RAGError:
             return []
 
-    def refreshed(self, query: str = "") -> tuple[Any, ...]:
+    def refreshed(self, query: str = "", lang: str = "en") -> tuple[Any, ...]:
         """(table, stats, remove choices, Ask-tab scope choices) after a change; selections that are gone drop."""
         names = self.names()
-        return (self.listing(query), self.stats_markdown(), gr.update(choices=names, value=[]),
+        return (self.listing(query, lang), self.stats_markdown(lang), gr.update(choices=names, value=[]),
                 gr.update(choices=names))
 
     def prune(self, chosen: list[str] | None) -> Any:
@@ -87,13 +101,14 @@ class DocumentsTab:
         """The signed-in user, who must be allowed to change the index (else a ``gr.Error`` says who may)."""
         user = current_user(request, profile)
         if not may_change_index(self.settings, user):
-            raise gr.Error("Only an admin (RAG_ADMINS) may change the index. Sign in as one.")
+            raise gr.Error(t(lang_of(request), "docs.admin_only"))
         return user
 
     def access_view(self, request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         user = current_user(request, profile)
         allowed = may_change_index(self.settings, user)
-        return access_note(self.settings, user), *(gr.update(interactive=allowed) for _ in self.guarded)
+        return (access_note(self.settings, user, lang_of(request)),
+                *(gr.update(interactive=allowed) for _ in self.guarded))
 
     def _changing(self, work: Callable[[str | None, Any], IngestReport]) -> Callable[..., tuple[Any, ...]]:
         """A handler that checks the user, runs ``work(user, progress)`` and shows its report and the new list."""
@@ -101,19 +116,21 @@ class DocumentsTab:
         def handler(query: str, *args: Any) -> tuple[Any, ...]:
             *inputs, request, profile, progress = args
             user = self.require_admin(request, profile)
-            bar = (lambda d, t: progress((d, t), desc="Embedding", unit="chunks")) if progress is not None else None
+            lang = lang_of(request)
+            desc, unit = t(lang, "docs.embedding"), t(lang, "docs.chunks_unit")
+            bar = (lambda d, n: progress((d, n), desc=desc, unit=unit)) if progress is not None else None
             try:
                 report = work(user, bar, *inputs)
             except RAGError as exc:
-                raise gr.Error(str(exc)) from None
-            return report_markdown(report), *self.refreshed(query)
+                raise gr.Error(error_text(lang, exc)) from None
+            return report_markdown(report, lang), *self.refreshed(query, lang)
 
         return handler
 
     def upload(self, query: str, files: list[str] | None, request: gr.Request, profile: gr.OAuthProfile | None,
                progress: gr.Progress = PROGRESS) -> tuple[Any, ...]:
         if not files:
-            raise gr.Error("Choose files (or a .zip of them) first.")
+            raise gr.Error(t(lang_of(request), "docs.choose_files"))
         return self._changing(lambda user, bar, f: self.library.add(f, progress=bar, user=user or ""))(
             query, files, request, profile, progress)
 
@@ -130,21 +147,22 @@ class DocumentsTab:
     def remove(self, query: str, names: list[str] | None, request: gr.Request,
                profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         self.require_admin(request, profile)
+        lang = lang_of(request)
         if not names:
-            raise gr.Error("Choose the documents to remove first.")
+            raise gr.Error(t(lang, "docs.choose_remove"))
         try:
             done = self.library.remove(names)
         except RAGError as exc:
-            raise gr.Error(str(exc)) from None
-        lines = [f"Removed `{render.md_escape(n)}` ({c} chunks)." for n, c in done.removed.items()]
-        lines += [f"Not in the index (already removed?): `{render.md_escape(n)}`" for n in done.unknown]
-        return "\n\n".join(lines), *self.refreshed(query)
+            raise gr.Error(error_text(lang, exc)) from None
+        lines = [t(lang, "docs.removed", name=render.md_escape(n), chunks=c) for n, c in done.removed.items()]
+        lines += [t(lang, "docs.not_in_index", name=render.md_escape(n)) for n in done.unknown]
+        return "\n\n".join(lines), *self.refreshed(query, lang)
 
     def clear(self, query: str, request: gr.Request, profile: gr.OAuthProfile | None) -> tuple[Any, ...]:
         self.require_admin(request, profile)
         self.library.clear()
-        return ("The index is empty. Upload files, or rebuild it from the default documents.",
-                *self.refreshed(query))
+        lang = lang_of(request)
+        return t(lang, "docs.cleared"), *self.refreshed(query, lang)
 
     # -- layout and events ---------------------------------------------------------------------------------------
     def build(self) -> None:
@@ -154,30 +172,24 @@ class DocumentsTab:
         self.access = gr.Markdown(elem_id="access")
         self.stats = gr.Markdown(elem_id="stats")
         with gr.Row():
-            self.query = gr.Textbox(placeholder="Filter by name…", show_label=False, scale=4, elem_id="doc-filter",
+            self.query = gr.Textbox(placeholder=ui("docs.filter"), show_label=False, scale=4, elem_id="doc-filter",
                                     max_length=2000)
-            self.refresh = gr.Button("Refresh", scale=1, elem_id="doc-refresh", min_width=80)
+            self.refresh = gr.Button(ui("docs.refresh"), scale=1, elem_id="doc-refresh", min_width=80)
         self.table = gr.HTML(render.documents_table([], 0, LIST_ROWS), elem_id="documents")
         with gr.Row():
             self.chosen = gr.Dropdown([], value=[], multiselect=True, scale=4, elem_id="remove-choice",
-                                      label="Documents to remove (type to find them)")
-            self.remove_btn = gr.Button("Remove", variant="stop", scale=1, elem_id="remove", min_width=80)
-        self.files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"],
-                             label=f"Upload Markdown, text, PDF, Word, PowerPoint, Excel, CSV, HTML or EPUB files, or "
-                                   f"a .zip of them (up to {settings.max_upload_files} files, "
-                                   f"{settings.max_file_mb:g} MB each; one file or zip at most "
-                                   f"{settings.max_upload_mb:g} MB). A file whose name is already in the index "
-                                   "replaces it.")
+                                      label=ui("docs.remove_choice"))
+            self.remove_btn = gr.Button(ui("docs.remove"), variant="stop", scale=1, elem_id="remove", min_width=80)
+        # the limits in these labels are filled in by rag.locales.browser_i18n (app.label_params)
+        self.files = gr.File(file_count="multiple", file_types=[*SUFFIXES, ".zip"], label=ui("docs.upload"))
         with gr.Row():
-            self.urls = gr.Textbox(label="…or web pages: one http(s) URL per line (public addresses only"
-                                         f"{', private ones allowed' if settings.allow_private_urls else ''}; "
-                                         f"{settings.max_file_mb:g} MB and {settings.fetch_timeout_s:g} s each)",
+            self.urls = gr.Textbox(label=ui("docs.urls_private" if settings.allow_private_urls else "docs.urls"),
                                    lines=2, max_lines=8, scale=4, elem_id="urls")
-            self.fetch_btn = gr.Button("Fetch and add", scale=1, elem_id="fetch")
+            self.fetch_btn = gr.Button(ui("docs.fetch"), scale=1, elem_id="fetch")
         with gr.Row():
-            self.add = gr.Button("Add to the index", variant="primary", elem_id="add")
-            self.clear_btn = gr.Button("Clear the index", variant="stop", elem_id="clear")
-            self.rebuild_btn = gr.Button("Rebuild from the default documents and uploads", elem_id="rebuild")
+            self.add = gr.Button(ui("docs.add"), variant="primary", elem_id="add")
+            self.clear_btn = gr.Button(ui("docs.clear"), variant="stop", elem_id="clear")
+            self.rebuild_btn = gr.Button(ui("docs.rebuild"), elem_id="rebuild")
         self.report = gr.Markdown(elem_id="report")
         # what only an admin may use (RAG_ADMINS); disabled for others on page load
         self.guarded = [self.files, self.add, self.clear_btn, self.rebuild_btn, self.urls, self.fetch_btn,
@@ -197,8 +209,8 @@ class DocumentsTab:
             change.success(self.prune, [scope], [scope], api_visibility="private", queue=False)
         listed = [self.table, self.stats, self.chosen, scope]
         for event in (self.query.submit, self.refresh.click):
-            event(self.refreshed, [self.query], listed, api_visibility="private", queue=False)
-        self.query.change(self.listing, [self.query], self.table, api_visibility="private", queue=False,
+            event(self.on_refresh, [self.query], listed, api_visibility="private", queue=False)
+        self.query.change(self.on_filter, [self.query], self.table, api_visibility="private", queue=False,
                           show_progress="hidden")
-        demo.load(self.refreshed, [self.query], listed, api_visibility="private", queue=False)
+        demo.load(self.on_refresh, [self.query], listed, api_visibility="private", queue=False)
         demo.load(self.access_view, None, [self.access, *self.guarded], api_visibility="private", queue=False)

@@ -27,6 +27,7 @@ import gradio as gr
 
 from rag import render
 from rag.errors import RAGError
+from rag.locales import error_text, lang_of, t
 from rag.pageimage import render_page
 from rag.pipeline import Pipeline
 from rag.texts import locate
@@ -76,9 +77,10 @@ show();
 """
 
 
-def passage_view(pipeline: Pipeline, document: str, source: str, text: str, heading: str = "") -> str:
+def passage_view(pipeline: Pipeline, document: str, source: str, text: str, heading: str = "",
+                 lang: str = "en") -> str:
     """The HTML of the passage ``text`` (a chunk of page ``source``) in document ``document``: its kept text,
-    highlighted, and for a PDF page its image when a copy of the PDF was kept."""
+    highlighted, and for a PDF page its image when a copy of the PDF was kept; in ``lang``."""
     texts = pipeline.texts
     kept = texts.load(document)
     view = locate(kept, document, source, text, heading)
@@ -90,33 +92,34 @@ def passage_view(pipeline: Pipeline, document: str, source: str, text: str, head
             png = render_page(pdf, view.page, cfg.convert_timeout_s, cfg.convert_memory_mb, passage=view.passage)
             image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         except RAGError as exc:
-            note = f"The page's image: {exc}"
+            note = t(lang, "passage.image_failed", detail=error_text(lang, exc))
             log.warning("document view: %s", exc)
-    return render.passage_html(view, image, note)
+    return render.passage_html(view, image, note, lang)
 
 
-def passage_by_id(pipeline: Pipeline, chunk_id: str) -> str:
+def passage_by_id(pipeline: Pipeline, chunk_id: str, lang: str = "en") -> str:
     """``passage_view`` of the stored chunk ``chunk_id``; raises ``RAGError`` if there is none (removed since?)."""
     found = pipeline.store.chunks([chunk_id])
     if not found:
-        raise RAGError("That passage is no longer in the index (its document was removed or replaced); ask again.")
+        raise RAGError(key="passage.gone")
     c = found[0]
-    return passage_view(pipeline, c.doc, c.source, c.text, c.heading)
+    return passage_view(pipeline, c.doc, c.source, c.text, c.heading, lang)
 
 
 class PassageViewer:
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
 
-    def open(self, evt: gr.EventData) -> Any:
+    def open(self, evt: gr.EventData, request: gr.Request) -> Any:
         data: Any = getattr(evt, "_data", None)
         chunk_id = data.get("passage") if isinstance(data, dict) else None
         if not isinstance(chunk_id, str) or not chunk_id or len(chunk_id) > 64:
             return gr.skip()
+        lang = lang_of(request)
         try:
-            return f"{passage_by_id(self.pipeline, chunk_id)}<!-- {next(_OPENED)} -->"
+            return f"{passage_by_id(self.pipeline, chunk_id, lang)}<!-- {next(_OPENED)} -->"
         except RAGError as exc:
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(error_text(lang, exc)) from None
 
     def build(self, elem_id: str = "passage") -> gr.HTML:
         """The viewer panel, where it is called; one per tab (``elem_id`` tells them apart)."""

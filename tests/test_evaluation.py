@@ -180,11 +180,13 @@ def test_app_evaluation_view_and_its_html(make_settings, faq_dir: Path, tmp_path
     import gradio as gr
 
     from app import build_app, evaluation_view
+    from rag.locales import t
 
     pipeline = Pipeline(make_settings())
     pipeline.ingest([faq_dir / "*.md"])
     demo = build_app(pipeline)
-    assert "Evaluate" in {getattr(b, "label", None) for b in demo.blocks.values()}
+    labels = {getattr(getattr(b, "label", None), "key", None) for b in demo.blocks.values()}  # gr.I18n keys
+    assert "tab.evaluate" in labels and t("en", "tab.evaluate") == "Evaluate"
     metrics, changes = evaluation_view(pipeline, str(FAQ_SET), limit=4, lang="en")
     assert metrics.count("<tr>") == 5 and ">Dense<" in metrics and ">Hybrid<" in metrics and ">Reranked<" in metrics
     assert "rag-bar mode-rerank" in metrics and "4 questions" in metrics

@@ -31,8 +31,8 @@ def test_first_start_indexes_the_default_corpus_with_status(library: Library) ->
     library.start().join(120)
     assert library.status == "" and not library.busy
     count = library.pipeline.store.count()
-    assert count > 50 and seen[0] == f"Indexing the default documents: 0/{count}"
-    assert seen[-1] == f"Indexing the default documents: {count}/{count}"
+    assert count > 50 and seen[0] == f"status.indexing_default: 0/{count}"  # what: the status's locale key
+    assert seen[-1] == f"status.indexing_default: {count}/{count}"
     updates = len(seen)
     library.start().join(60)  # a second start finds the collection filled and indexes nothing
     assert len(seen) == updates and library.pipeline.store.count() == count and library.status == ""
