@@ -175,15 +175,23 @@ def test_offline_first_start_indexes_the_shipped_faq_and_says_so(make_settings, 
 
     monkeypatch.setattr(rag.corpus, "FAQ_ZIP_URL", "http://127.0.0.1:9/milvus_docs.zip")  # refused at once
     library = Library(Pipeline(make_settings(data_dir=str(tmp_path / "data"))))
-    seen: list[str] = []
-    library._progress = lambda what, origin="": (lambda d, t: seen.append(f"{what}{origin}"))
+    seen: list[str] = []  # the status line, in English and in Chinese, at each step of the indexing
+    progress = library._progress
+
+    def spy(what, origin=()):
+        update = progress(what, origin)
+        return lambda done, total: (update(done, total), seen.append((library.status, library.status_in("zh-TW"))))
+
+    library._progress = spy
     with caplog.at_level(logging.INFO, logger="rag"):
         library.start().join(120)
     assert library.status == "" and not library.busy
     assert sorted(d.source for d in library.documents()) == [
         "milvus_faq/operational_faq.md", "milvus_faq/performance_faq.md", "milvus_faq/product_faq.md",
         "milvus_faq/troubleshooting.md"]
-    assert "shipped in the repository" in seen[0] and "shipped in the repository" in caplog.text
+    english, chinese = seen[0]
+    assert "shipped in the repository" in english and "shipped in the repository" in caplog.text
+    assert english != chinese and "shipped" not in chinese
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
