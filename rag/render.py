@@ -102,7 +102,7 @@ def comparison(r: Retrieval | None, reranking: bool = False, scope: str = "", la
         right = f'<div class="rag-pending rag-unranked">{escape(why)}</div>'
     searched = (f'<div class="rag-scope" id="scope">{escape(t(lang, "compare_panel.searched", scope=scope))}</div>'
                 if scope else "")
-    top = t(lang, "compare_panel.top_of", top_k=r.top_k, total=len(r.candidates))
+    top = t(lang, "compare_panel.top_of", top_k=min(r.top_k, len(r.candidates)), total=len(r.candidates))
     return (
         f'{searched}<div class="rag-compare">'
         f'<div class="rag-col" id="dense-col"><h4>{escape(title)} <small>{escape(what)} · {escape(top)}'
@@ -123,7 +123,7 @@ def notice_text(r: Retrieval, lang: str = "en") -> str:
 def scope_text(sources: Sequence[str], total: int, lang: str = "en") -> str:
     """What a question searched: "all 41 documents", or "3 of 41 documents: a.md, b.pdf, …"."""
     if not sources:
-        return t(lang, "compare_panel.scope_all", total=total)
+        return t(lang, "compare_panel.scope_one" if total == 1 else "compare_panel.scope_all", total=total)
     names = ", ".join(short_source(s) for s in sources[:3]) + (", …" if len(sources) > 3 else "")
     return t(lang, "compare_panel.scope_some", n=len(sources), total=total, names=names)
 
@@ -296,7 +296,7 @@ def setup_title(label: str, r: Retrieval, setup: dict, lang: str = "en") -> str:
     stage = setup["stage"] if setup["stage"] in STAGES else "dense"
     parts = [t(lang, f"stage.{stage}.short"),
              t(lang, "setup.reranked") if setup["rerank"] else t(lang, "setup.not_reranked"),
-             t(lang, "compare_panel.top_of", top_k=setup["top_k"], total=len(r.candidates))]
+             t(lang, "compare_panel.top_of", top_k=min(setup["top_k"], len(r.candidates)), total=len(r.candidates))]
     if setup["sources"]:
         parts.append(t(lang, "setup.documents", n=len(setup["sources"])))
     return f"{label}: " + " · ".join(parts)

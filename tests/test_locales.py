@@ -247,3 +247,16 @@ def test_server_rendered_text_follows_the_request(lang: str, make_settings, faq_
     empty = Pipeline(make_settings(collection="nothing_here"))
     shown = list(chat_turn(empty, "anything", [], 10, 3, "", "", "", lang=lang_of(asked)))[-1][0][-1]["content"]
     assert shown.startswith("⚠ ") and want["error"] in shown and "python -m rag ingest" in shown
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_one_document_and_fewer_candidates_than_k_read_right(lang: str) -> None:
+    from rag.render import comparison, scope_text
+    from rag.types import Hit, Retrieval, Timings
+
+    assert scope_text([], 1, lang) == t(lang, "compare_panel.scope_one")
+    assert scope_text([], 5, lang) == t(lang, "compare_panel.scope_all", total=5)
+    one = Hit("a", "Milvus keeps data in MinIO.", "note.md", "Storage", dense_rank=1, dense_score=0.5)
+    panel = comparison(Retrieval("q", (one,), (), 3, Timings()), lang=lang)
+    assert t(lang, "compare_panel.top_of", top_k=1, total=1) in panel
+    assert t(lang, "compare_panel.top_of", top_k=3, total=1) not in panel
