@@ -16,10 +16,10 @@ existing one keeps its own.
 
 Documents are units: ``documents()`` lists them, ``document_ids`` and ``delete_documents`` find and remove their
 chunks, and every search takes ``sources``, a list of document names that its candidates must come from. The one
-filter expression on document names is built here (``_doc_filter``), with the names passed as template parameters,
-never written into the expression, so a name is data whatever it holds. A collection made before the ``doc``
-field existed is upgraded in place the first time it is opened (``upgrade``): the fields are added and each chunk
-is rewritten with its document's name, vectors unchanged.
+filter expression on document names is built here (``_doc_filter``), each name written as an escaped string literal
+(``quote``; Milvus Lite has no filter templates), so a name is data whatever it holds. A collection made before the
+``doc`` field existed is upgraded the first time it is opened (``upgrade``): its rows, vectors unchanged, are copied
+into a new collection with the fields, each chunk named after its document, which then takes the old one's name.
 
 Three searches: ``search`` (dense, inner product), ``search_bm25`` (Milvus full-text search over ``text``) and
 ``search_hybrid`` (both, fused by reciprocal rank in Milvus). Hybrid uses RRF, not a weighted sum: Milvus Lite
@@ -43,13 +43,13 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IncompatibleCollectionError, StoreError, brief
+from rag.settings import ANALYZERS
 from rag.types import Chunk, DocumentInfo, origin_of
 
 log = logging.getLogger(__name__)
 MODEL_KEY = "rag.embedding_model"
 DIM_KEY = "rag.embedding_dim"
 ANALYZER_KEY = "rag.analyzer"
-ANALYZERS = ("standard", "jieba")
 DEFAULT_ANALYZER = "jieba"  # what a new collection gets when RAG_ANALYZER is empty (README: Chinese documents)
 _FIELDS = ["id", "text", "source", "heading", "doc"]
 _SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")  # what a chunk id looks like (a hash, or an evaluation corpus id)
@@ -69,7 +69,9 @@ EXACT_SCOPE = 20_000  # a scope of at most this many chunks is searched exactly 
 def _unavailable(exc: BaseException) -> bool:
     """True when grpc's UNAVAILABLE is anywhere in the exception's chain (a refused or dropped connection)."""
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()  # a chain can loop (an exception that is its own context's context)
+    while seen is not None and id(seen) not in visited:
+        visited.add(id(seen))
         code = getattr(seen, "code", None)
         if callable(code):
             with contextlib.suppress(Exception):
