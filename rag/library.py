@@ -176,10 +176,7 @@ class Library:
     def _run(self, job: IndexJob, progress: Progress | None) -> IngestReport:
         """``pipeline.ingest`` of the job, with the job recorded until it returns or raises (only a killed process
         leaves it behind; see the module's docstring); then the staged uploads it indexed are kept."""
-        self.pending.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.pending.with_suffix(".tmp")
-        partial.write_text(json.dumps(dataclasses.asdict(job)))
-        partial.replace(self.pending)  # atomic: a crash leaves the old file or the new one, never half of one
+        _write_json(self.pending, dataclasses.asdict(job))
         try:  # small batches: the status moves after each, and questions get the model between them
             report = self.pipeline.ingest(job.paths, progress=progress, batch=INDEX_BATCH, roots=job.roots,
                                           added_by=job.added_by)
@@ -200,7 +197,7 @@ class Library:
     def _pending_job(self) -> IndexJob | None:
         if not self.pending.exists():
             return None
-        return IndexJob.read(json.loads(self.pending.read_text()))
+        return IndexJob.read(json.loads(self.pending.read_text(encoding="utf-8")))
 
     # -- uploads, web pages ------------------------------------------------------------------------------------
     def add(self, files: Sequence[str | Path], progress: Progress | None = None, user: str = "") -> IngestReport:
@@ -314,10 +311,7 @@ class Library:
             self._write_removed(removed - set(names))
 
     def _write_removed(self, names: set[str]) -> None:
-        self.removed.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.removed.with_suffix(".tmp")
-        partial.write_text(json.dumps(sorted(names), ensure_ascii=False), encoding="utf-8")
-        partial.replace(self.removed)
+        _write_json(self.removed, sorted(names))
 
     # -- clear, rebuild ----------------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -352,6 +346,14 @@ class Library:
 def _said(lang: str, params: dict[str, object]) -> dict[str, object]:
     """``params`` with each (key, params) pair among them said in ``lang`` (a status part inside another)."""
     return {k: t(lang, v[0], **v[1]) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def _write_json(path: Path, data: object) -> None:
+    """``data`` as JSON in ``path``, atomically: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    partial.replace(path)
 
 
 def _inside(path: Path, root: Path) -> bool:
